@@ -1,0 +1,110 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { registerHealthRoutes, withTimeout, type ReadinessCheck } from './http/health.js';
+import { createLogger, type Logger } from './logger.js';
+import { resolveDatabase, type DatabaseTarget } from './persistence/database.js';
+import { User } from './persistence/entities/index.js';
+import { initOrm, type MikroORM, type OrmOptions } from './persistence/orm.js';
+import { DatabaseSeeder } from './persistence/seeders/DatabaseSeeder.js';
+
+export interface AppOptions {
+  logger?: Logger;
+  /** Migrations as classes instead of files (the test suite passes them). */
+  migrationsList?: OrmOptions['migrationsList'];
+}
+
+export interface App {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly orm: MikroORM;
+  readonly http: FastifyInstance;
+  readonly database: DatabaseTarget;
+  /** Listens on config.host:config.port and returns the base URL. */
+  listen(): Promise<string>;
+  /** Graceful stop: stop accepting, drain, close the ORM and the embedded database. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Wires the server together: database (external or embedded), ORM with migrations and seed, HTTP
+ * routes and the realtime layer. The only module that knows both persistence and transport.
+ */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const log = options.logger ?? createLogger(config.logLevel);
+  const database = await resolveDatabase(config, {
+    log: (line) => log.debug({ component: 'embedded-pg' }, line),
+    warn: (line) => log.warn({ component: 'embedded-pg' }, line),
+  });
+  let orm: MikroORM | undefined;
+  try {
+    orm = await initOrm({
+      url: database.url,
+      poolMax: config.dbPoolMax,
+      migrationsList: options.migrationsList,
+      logger: (message) => log.debug({ component: 'orm' }, message),
+    });
+    await orm.schema.ensureDatabase({ create: true });
+    if (config.migrateOnStart) {
+      const applied = await orm.migrator.up();
+      if (applied.length > 0) log.info({ migrations: applied.map((m) => m.name) }, 'applied migrations');
+    }
+    const seed =
+      config.seedOnStart === 'true' ||
+      (config.seedOnStart === 'auto' &&
+        database.kind === 'embedded' &&
+        (await orm.em.fork().count(User, {}).catch(() => -1)) === 0);
+    if (seed) {
+      await orm.seeder.seed(DatabaseSeeder);
+      log.info('seeded the empty embedded database (test@arway.com and two destinations)');
+    }
+  } catch (err) {
+    await orm?.close(true).catch(() => {});
+    await database.stop().catch(() => {});
+    throw err;
+  }
+  const ormReady = orm;
+
+  const http: FastifyInstance = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: config.maxMessageBytes,
+  });
+
+  const readiness: Record<string, ReadinessCheck> = {
+    database: async () => {
+      await withTimeout(ormReady.em.getConnection().execute('select 1'), 2_000, 'database ping');
+      return { ok: true };
+    },
+    migrations: async () => {
+      const pending = await withTimeout(ormReady.migrator.getPendingMigrations(), 2_000, 'migration check');
+      return pending.length === 0
+        ? { ok: true }
+        : { ok: false, reason: `${pending.length} pending migration(s): ${pending.map((m) => m.name).join(', ')}` };
+    },
+  };
+  registerHealthRoutes(http, readiness);
+
+  // The realtime layer (Socket.IO on http.server) is attached here; see src/realtime.
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      log.info('shutting down');
+      await http.close().catch((err: unknown) => log.error({ err }, 'http close failed'));
+      await ormReady.close(true).catch((err: unknown) => log.error({ err }, 'orm close failed'));
+      await database.stop().catch((err: unknown) => log.error({ err }, 'embedded database stop failed'));
+      log.info('stopped');
+    })());
+
+  return {
+    config,
+    log,
+    orm: ormReady,
+    http,
+    database,
+    async listen() {
+      const address = await http.listen({ host: config.host, port: config.port });
+      return address.replace('[::1]', 'localhost');
+    },
+    close,
+  };
+}

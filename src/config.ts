@@ -1,0 +1,120 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration object of the server, read from the environment and validated with zod at
+ * start-up. Every variable is documented in `.env.example`; a bad value stops the start with an error
+ * that names the variable.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(0, 65535).default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** postgres://user:pass@host:port/db — when unset, an embedded PostgreSQL in DATA_DIR is used. */
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATA_DIR: z.string().min(1).default('.data'),
+  /** Port of the embedded PostgreSQL; 0 picks a free one at every start. */
+  EMBEDDED_PG_PORT: int(0, 65535).default(0),
+  DB_POOL_MAX: int(1, 200).default(10),
+  MIGRATE_ON_START: bool.default(true),
+  /** Seed on start: `auto` seeds an empty embedded database only; `true`/`false` force it. */
+  SEED_ON_START: z.enum(['auto', 'true', 'false']).default('auto'),
+  /** Write-behind buffer: flush every N ms, or as soon as this many points are queued. */
+  FLUSH_INTERVAL_MS: int(1, 60_000).default(50),
+  FLUSH_MAX_POINTS: int(1, 100_000).default(2000),
+  /** Points held in memory while PostgreSQL is down or slow; past it new fixes get UNAVAILABLE. */
+  BUFFER_MAX_POINTS: int(1, 10_000_000).default(100_000),
+  FLUSH_RETRY_MAX_MS: int(10, 600_000).default(5_000),
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  /** HS256 secret for user JWTs; when unset outside production one is generated and kept in DATA_DIR. */
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_TTL_SECONDS: int(60, 31_536_000).default(86_400),
+  /** How long a share token keeps working after its session ended. */
+  SHARE_TOKEN_TTL_AFTER_END_SECONDS: int(0, 31_536_000).default(3_600),
+  /** Per-socket token bucket: sustained messages per second and burst. */
+  RATE_LIMIT_PER_SEC: int(1, 100_000).default(50),
+  RATE_LIMIT_BURST: int(1, 100_000).default(100),
+  MAX_MESSAGE_BYTES: int(1_024, 64 * 1024 * 1024).default(1_000_000),
+  /** Socket.IO connection state recovery window. */
+  RECOVERY_WINDOW_MS: int(0, 3_600_000).default(120_000),
+  /** redis://host:port — when set, Socket.IO uses the Redis Streams adapter (multi-node). */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// URL')
+    .optional(),
+  /** Public base URL used in printed links (watch pages); defaults to http://HOST:PORT. */
+  PUBLIC_URL: z.string().url().optional(),
+});
+
+export type Config = ReturnType<typeof toConfig>;
+
+function toConfig(env: z.output<typeof envSchema>) {
+  return {
+    env: env.NODE_ENV,
+    host: env.HOST,
+    port: env.PORT,
+    logLevel: env.LOG_LEVEL,
+    databaseUrl: env.DATABASE_URL,
+    dataDir: env.DATA_DIR,
+    embeddedPgPort: env.EMBEDDED_PG_PORT,
+    dbPoolMax: env.DB_POOL_MAX,
+    migrateOnStart: env.MIGRATE_ON_START,
+    seedOnStart: env.SEED_ON_START,
+    flushIntervalMs: env.FLUSH_INTERVAL_MS,
+    flushMaxPoints: env.FLUSH_MAX_POINTS,
+    bufferMaxPoints: env.BUFFER_MAX_POINTS,
+    flushRetryMaxMs: env.FLUSH_RETRY_MAX_MS,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    jwtSecret: env.JWT_SECRET,
+    jwtTtlSeconds: env.JWT_TTL_SECONDS,
+    shareTokenTtlAfterEndSeconds: env.SHARE_TOKEN_TTL_AFTER_END_SECONDS,
+    rateLimitPerSec: env.RATE_LIMIT_PER_SEC,
+    rateLimitBurst: env.RATE_LIMIT_BURST,
+    maxMessageBytes: env.MAX_MESSAGE_BYTES,
+    recoveryWindowMs: env.RECOVERY_WINDOW_MS,
+    redisUrl: env.REDIS_URL,
+    publicUrl: env.PUBLIC_URL,
+  };
+}
+
+/** Thrown for an invalid environment; `message` names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: { variable: string; message: string }[]) {
+    super(
+      'Invalid configuration:\n' +
+        problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n') +
+        '\n(see .env.example for every variable)',
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads and validates the configuration. Empty strings count as unset. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const known = Object.keys(envSchema.shape);
+  const input: Record<string, string> = {};
+  for (const key of known) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = envSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({
+        variable: String(issue.path[0] ?? '(environment)'),
+        message: issue.message,
+      })),
+    );
+  }
+  return toConfig(parsed.data);
+}

@@ -1,0 +1,31 @@
+import { resolve } from 'node:path';
+import type { Config } from '../config.js';
+import { startEmbeddedPostgres } from './embedded.js';
+
+export interface DatabaseTarget {
+  url: string;
+  /** 'external' when DATABASE_URL is set, else 'embedded'. */
+  kind: 'external' | 'embedded';
+  /** True when the embedded cluster was created by this start. */
+  created: boolean;
+  /** Stops the embedded cluster (no-op for an external database). */
+  stop(): Promise<void>;
+}
+
+/** DATABASE_URL when set; otherwise starts (or creates) the embedded PostgreSQL in DATA_DIR. */
+export async function resolveDatabase(
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'embeddedPgPort'>,
+  options: { keepProcessAlive?: boolean; log?: (line: string) => void; warn?: (line: string) => void } = {},
+): Promise<DatabaseTarget> {
+  if (config.databaseUrl) {
+    return { url: config.databaseUrl, kind: 'external', created: false, stop: async () => {} };
+  }
+  const pg = await startEmbeddedPostgres({
+    dir: resolve(config.dataDir, 'pg'),
+    port: config.embeddedPgPort,
+    keepProcessAlive: options.keepProcessAlive,
+    log: options.log,
+    warn: options.warn,
+  });
+  return { url: pg.url, kind: 'embedded', created: pg.created, stop: () => pg.stop() };
+}
