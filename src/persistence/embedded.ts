@@ -50,7 +50,9 @@ export class EmbeddedPostgresError extends Error {
   override name = 'EmbeddedPostgresError';
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const;
+// Its `beforeExit` handler is removed too: it calls process.exit(0), which would turn a failed CLI
+// command (exitCode 1) into a success.
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'beforeExit'] as const;
 
 async function loadEmbeddedPostgres() {
   const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s as NodeJS.Signals))]));
@@ -187,6 +189,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
   const child = (pg as unknown as { process?: import('node:child_process').ChildProcess }).process;
   if (options.keepProcessAlive === false && child) {
+    // One-shot commands: let Node.js exit when the command is done, stopping the cluster on the way.
+    process.once('beforeExit', () => void pg.stop());
     child.unref();
     (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
     (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
