@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, envSchema, loadConfig } from '../src/config.js';
+
+/** The environment is validated at start-up; a bad value names its variable. */
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe('loadConfig', () => {
+  it('has sane defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toEqual({
+      env: 'development',
+      host: '127.0.0.1',
+      port: 3000,
+      logLevel: 'info',
+      databaseUrl: undefined,
+      dataDir: '.data',
+      embeddedPgPort: 0,
+      dbPoolMax: 10,
+      migrateOnStart: true,
+      seedOnStart: 'auto',
+      flushIntervalMs: 50,
+      flushMaxPoints: 2000,
+      bufferMaxPoints: 100_000,
+      flushRetryMaxMs: 5_000,
+      shutdownTimeoutMs: 10_000,
+      jwtSecret: undefined,
+      jwtTtlSeconds: 86_400,
+      shareTokenTtlAfterEndSeconds: 3_600,
+      rateLimitPerSec: 50,
+      rateLimitBurst: 100,
+      maxMessageBytes: 1_000_000,
+      recoveryWindowMs: 120_000,
+      redisUrl: undefined,
+      publicUrl: undefined,
+    });
+  });
+
+  it('reads and coerces every kind of value', () => {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      HOST: '0.0.0.0',
+      PORT: '8080',
+      LOG_LEVEL: 'debug',
+      DATABASE_URL: 'postgresql://u:p@db.example.com:5433/arway',
+      DATA_DIR: '/var/lib/arway',
+      MIGRATE_ON_START: 'false',
+      SEED_ON_START: 'true',
+      JWT_SECRET: 'x'.repeat(32),
+      REDIS_URL: 'redis://cache:6379',
+      PUBLIC_URL: 'https://arway.example.com',
+    });
+    expect(config).toMatchObject({
+      env: 'production',
+      host: '0.0.0.0',
+      port: 8080,
+      logLevel: 'debug',
+      databaseUrl: 'postgresql://u:p@db.example.com:5433/arway',
+      dataDir: '/var/lib/arway',
+      migrateOnStart: false,
+      seedOnStart: 'true',
+      jwtSecret: 'x'.repeat(32),
+      redisUrl: 'redis://cache:6379',
+      publicUrl: 'https://arway.example.com',
+    });
+  });
+
+  it.each([
+    ['true', true],
+    ['1', true],
+    ['yes', true],
+    ['false', false],
+    ['0', false],
+    ['no', false],
+  ])('MIGRATE_ON_START=%s is %s', (value, expected) => {
+    expect(loadConfig({ MIGRATE_ON_START: value }).migrateOnStart).toBe(expected);
+  });
+
+  it('treats empty strings as unset', () => {
+    const config = loadConfig({ PORT: '', DATABASE_URL: '', JWT_SECRET: '', HOST: '', MIGRATE_ON_START: '', REDIS_URL: '' });
+    expect(config.port).toBe(3000);
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.jwtSecret).toBeUndefined();
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.migrateOnStart).toBe(true);
+    expect(config.redisUrl).toBeUndefined();
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(() => loadConfig({ PATH: '/usr/bin', SOMETHING_ELSE: 'x' })).not.toThrow();
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '65536'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['DATABASE_URL', 'mysql://localhost/arway'],
+    ['DATABASE_URL', 'localhost:5432'],
+    ['JWT_SECRET', 'too-short'],
+    ['LOG_LEVEL', 'verbose'],
+    ['NODE_ENV', 'staging'],
+    ['MIGRATE_ON_START', 'maybe'],
+    ['SEED_ON_START', 'always'],
+    ['DB_POOL_MAX', '0'],
+    ['FLUSH_INTERVAL_MS', 'soon'],
+    ['REDIS_URL', 'http://cache:6379'],
+    ['PUBLIC_URL', 'not a url'],
+  ])('rejects %s=%j with a ConfigError naming the variable', (variable, value) => {
+    const err = configError({ [variable]: value });
+    expect(err.problems.map((p) => p.variable)).toEqual([variable]);
+    expect(err.message).toContain(`${variable}:`);
+    expect(err.message).toContain('.env.example');
+  });
+
+  it('explains what a bad DATABASE_URL and a short JWT_SECRET should be', () => {
+    expect(configError({ DATABASE_URL: 'mysql://x' }).message).toMatch(/DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL/);
+    expect(configError({ JWT_SECRET: 'short' }).message).toMatch(/JWT_SECRET: must be at least 32 characters/);
+  });
+
+  it('names every bad variable at once', () => {
+    const err = configError({ PORT: 'x', DATABASE_URL: 'nope', JWT_SECRET: 'short', HOST: 'ok' });
+    expect(err.problems.map((p) => p.variable).sort()).toEqual(['DATABASE_URL', 'JWT_SECRET', 'PORT']);
+    expect(err.name).toBe('ConfigError');
+  });
+
+  it('reads process.env by default', () => {
+    const saved = process.env.PORT;
+    process.env.PORT = '4321';
+    try {
+      expect(loadConfig().port).toBe(4321);
+    } finally {
+      if (saved === undefined) delete process.env.PORT;
+      else process.env.PORT = saved;
+    }
+  });
+});
+
+describe('.env.example', () => {
+  it('documents every variable of the schema', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
+    const documented = new Set([...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    expect([...Object.keys(envSchema.shape)].filter((k) => !documented.has(k))).toEqual([]);
+    expect([...documented].filter((k) => !(k! in envSchema.shape))).toEqual([]);
+  });
+
+  it('its uncommented values are valid and equal the defaults', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
+    const env = Object.fromEntries([...text.matchAll(/^([A-Z][A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!.trim()]));
+    expect(loadConfig(env)).toEqual(loadConfig({}));
+  });
+});
