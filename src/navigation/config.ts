@@ -36,9 +36,11 @@ export interface NavigationConfig {
   /** Path: the smallest movement ever added to the traveled distance, metres. Default 3. */
   pathMinStepM: number;
   /**
-   * Path: movement from the path anchor is added only once it exceeds
-   * `max(pathMinStepM, pathAccuracyFactor * sqrt(accAnchor² + accFix²))`, so GPS jitter of a
-   * standing user is not counted as walking. Default 2.
+   * Path: movement of the smoothed track from the path anchor is added only once it exceeds
+   * `max(pathMinStepM, pathAccuracyFactor * sqrt(accAnchor² + accTrack²))`, the accuracies being
+   * the standard errors of the fitted track positions (see state.ts), so GPS jitter of a standing
+   * user is not counted as walking. Default 3 (with 2, a user standing for 2 minutes at 5 m
+   * accuracy and independent noise still "walked" up to ~40 m; with 3, nothing).
    */
   pathAccuracyFactor: number;
   /** Speed/ETA: the time window of recent good fixes fitted for velocity, ms. Default 10000. */
@@ -71,7 +73,7 @@ export const DEFAULT_NAVIGATION_CONFIG: Readonly<NavigationConfig> = Object.free
   maxSpeedMps: 12,
   outlierRecoveryFixes: 3,
   pathMinStepM: 3,
-  pathAccuracyFactor: 2,
+  pathAccuracyFactor: 3,
   motionWindowMs: 10_000,
   motionWindowMaxFixes: 32,
   motionMinFixes: 3,

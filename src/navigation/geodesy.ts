@@ -58,3 +58,18 @@ export function solveInverse(lat1Deg: number, lon1Deg: number, lat2Deg: number, 
 export function geodesicDistanceM(lat1Deg: number, lon1Deg: number, lat2Deg: number, lon2Deg: number): number {
   return (WGS84.Inverse(lat1Deg, lon1Deg, lat2Deg, lon2Deg, Geodesic.DISTANCE) as Pick<InverseResult, 's12'>).s12;
 }
+
+/** A point on the WGS84 ellipsoid. */
+export interface GeoPoint {
+  latDeg: number;
+  lonDeg: number;
+}
+
+/**
+ * The point at geodesic distance `distanceM` from (latDeg, lonDeg) along initial azimuth
+ * `azimuthDeg`: the direct geodesic problem (Karney 2013, section 3).
+ */
+export function geodesicDestination(latDeg: number, lonDeg: number, azimuthDeg: number, distanceM: number): GeoPoint {
+  const r = WGS84.Direct(latDeg, lonDeg, azimuthDeg, distanceM) as { lat2: number; lon2: number };
+  return { latDeg: r.lat2, lonDeg: r.lon2 };
+}

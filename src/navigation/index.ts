@@ -3,7 +3,7 @@
  * per-session navigation state machine. Pure: imports only geographiclib-geodesic and geomagnetism.
  */
 export { normalizeDeg360, relativeAngleDeg, smoothAngleDeg } from './angles.js';
-export { geodesicDistanceM, solveInverse, type GeodesicSolution } from './geodesy.js';
+export { geodesicDestination, geodesicDistanceM, solveInverse, type GeoPoint, type GeodesicSolution } from './geodesy.js';
 export {
   WMM2025_VALIDITY,
   decimalYearUtc,

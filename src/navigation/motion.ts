@@ -12,15 +12,25 @@
  * The fit is the weighted least-squares straight line x(t) = x0 + v t (weights 1/accuracy², the
  * minimum-variance choice when the errors are independent with variance ∝ accuracy²), applied to
  * east, north and distance separately: slope(east), slope(north) give the velocity vector,
- * -slope(distance) the closing speed.
+ * -slope(distance) the closing speed, and the line's value at the newest time a smoothed position
+ * (no lag on straight stretches), used for the path length.
  */
 
-/** Velocity estimate from the window. */
+/** Velocity and smoothed position from the window. */
 export interface MotionEstimate {
   /** Ground speed |v|, m/s. */
   speedMps: number;
   /** Rate at which the distance to the destination shrinks, m/s (negative when moving away). */
   closingSpeedMps: number;
+  /** Fitted (smoothed) position at the newest sample's time, projected east/north, metres. */
+  eastM: number;
+  northM: number;
+  /**
+   * Standard error of that fitted position in the fixes' accuracy unit (a 68 % radius), metres:
+   * the weighted least-squares intercept variance Σwt² / (Σw·Σwt² - (Σwt)²) = 1/Σw + t̄²/Σw(t - t̄)²,
+   * t measured from the newest sample. About 2/√n of the fixes' accuracy for n evenly spaced fixes.
+   */
+  positionAccuracyM: number;
 }
 
 /** A fix as the motion window sees it. */
@@ -117,7 +127,14 @@ export class MotionWindow {
     const eastMps = (sw * ste - st * se) / denominator;
     const northMps = (sw * stn - st * sn) / denominator;
     const distanceMps = (sw * std - st * sd) / denominator;
-    return { speedMps: Math.hypot(eastMps, northMps), closingSpeedMps: -distanceMps };
+    // Intercept at t = 0 (the newest time): mean - slope * mean time.
+    return {
+      speedMps: Math.hypot(eastMps, northMps),
+      closingSpeedMps: -distanceMps,
+      eastM: east0 + (se - eastMps * st) / sw,
+      northM: north0 + (sn - northMps * st) / sw,
+      positionAccuracyM: Math.sqrt(stt / denominator),
+    };
   }
 
   private at(buffer: Float64Array, k: number): number {

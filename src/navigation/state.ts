@@ -13,15 +13,20 @@
  * 3. Outlier: reaching the fix from the current (last good) fix would need more than
  *    `maxSpeedMps`, after granting both fixes their accuracy radius. It is answered with
  *    `outlier: true` and not used for path, speed, ETA or arrival. After `outlierRecoveryFixes`
- *    consecutive outliers the newest is accepted instead and the track restarts from it (path
- *    anchor moved without adding the jump, motion window cleared).
+ *    consecutive outliers the newest is accepted instead and the track restarts from it (motion
+ *    window cleared, path resumed from the new track without adding the jump).
  * 4. Good fix: becomes the current fix; the path, the motion window (speed, ETA) and the arrival
  *    detector (see arrival.ts) advance.
  *
- * Path: the traveled distance is a sum of geodesic segments between successive path anchors. The
- * anchor moves to a good fix only when that fix is more than
- * `max(pathMinStepM, pathAccuracyFactor * sqrt(accAnchor² + accFix²))` from it, so the jitter of a
- * standing user is not counted.
+ * Path: the traveled distance is a sum of geodesic segments between successive path anchors,
+ * placed on the smoothed track — the position fitted by the motion window at each good fix
+ * (motion.ts), not the raw fixes. The anchor moves to a new track point only when it is more than
+ * `max(pathMinStepM, pathAccuracyFactor * sqrt(accAnchor² + accTrack²))` from it, where the
+ * accuracies are the fitted positions' standard errors; so the jitter of a standing user is not
+ * counted as walking. (Anchoring on raw fixes was tried first: with independent 5-15 m noise a
+ * noise-displaced anchor makes the next jump go backwards, and a standing user "walked" ~1 m/s.)
+ * The path starts once the motion window is ready, and lags the user by up to one threshold
+ * (`traveledM` only grows).
  *
  * Speed and ETA: weighted least-squares velocity over the last `motionWindowMs` of good fixes, by
  * their own timestamps (motion.ts). `speedMps` is the ground speed; `etaSeconds` is the current
@@ -41,9 +46,9 @@
 import { INITIAL_ARRIVAL, stepArrival, type ArrivalState } from './arrival.js';
 import { normalizeDeg360, relativeAngleDeg, smoothAngleDeg } from './angles.js';
 import { resolveNavigationConfig, type NavigationConfig } from './config.js';
-import { geodesicDistanceM, solveInverse } from './geodesy.js';
+import { geodesicDestination, geodesicDistanceM, solveInverse } from './geodesy.js';
 import { decimalYearUtc, magneticDeclinationDeg, magneticToTrueHeadingDeg } from './magnetic.js';
-import { isImplausibleJump, MotionWindow } from './motion.js';
+import { isImplausibleJump, MotionWindow, type MotionEstimate } from './motion.js';
 
 const MS_PER_HOUR = 3_600_000;
 
@@ -130,6 +135,16 @@ interface PlacedFix {
   northM: number;
 }
 
+/** A vertex of the traveled path: a smoothed track position. */
+interface PathAnchor {
+  eastM: number;
+  northM: number;
+  /** Standard error of the fitted position, metres. */
+  accuracyM: number;
+  latDeg: number;
+  lonDeg: number;
+}
+
 interface HeadingEstimate {
   trueDeg: number;
   recordedAtMs: number;
@@ -146,7 +161,7 @@ export class NavigationState {
   /** The resolved configuration (defaults merged, validated). */
   readonly config: Readonly<NavigationConfig>;
   private current: PlacedFix | null = null;
-  private pathAnchor: PlacedFix | null = null;
+  private pathAnchor: PathAnchor | null = null;
   private traveled = 0;
   private consecutiveOutliers = 0;
   private readonly motion: MotionWindow;
@@ -215,7 +230,7 @@ export class NavigationState {
     if (this.consecutiveOutliers < this.config.outlierRecoveryFixes) return this.updateFor(placed, 'fix', false, true, false);
     // Too many outliers in a row: the last good fix was probably the wrong one. Restart the track here.
     this.consecutiveOutliers = 0;
-    this.pathAnchor = placed;
+    this.pathAnchor = null;
     this.motion.clear();
     return this.accept(placed);
   }
@@ -263,18 +278,6 @@ export class NavigationState {
   /** Make `placed` the current fix and advance path, motion and arrival. */
   private accept(placed: PlacedFix): NavigationUpdate {
     const config = this.config;
-    const anchor = this.pathAnchor;
-    if (anchor === null) {
-      this.pathAnchor = placed;
-    } else {
-      const movedM = Math.hypot(placed.eastM - anchor.eastM, placed.northM - anchor.northM);
-      const thresholdM = Math.max(config.pathMinStepM, config.pathAccuracyFactor * Math.hypot(anchor.accuracyM, placed.accuracyM));
-      if (movedM > thresholdM) {
-        this.traveled += geodesicDistanceM(anchor.fix.latDeg, anchor.fix.lonDeg, placed.fix.latDeg, placed.fix.lonDeg);
-        this.pathAnchor = placed;
-      }
-    }
-
     this.motion.push({
       tMs: placed.fix.recordedAtMs,
       eastM: placed.eastM,
@@ -283,7 +286,11 @@ export class NavigationState {
       accuracyM: placed.accuracyM,
     });
     const estimate = this.motion.estimate(config.motionMinFixes, config.motionMinSpanMs);
-    this.speedMps = estimate === null ? null : estimate.speedMps;
+    this.speedMps = null;
+    if (estimate !== null) {
+      this.speedMps = estimate.speedMps;
+      this.advancePath(estimate);
+    }
 
     const wasArrived = this.arrival.arrived;
     this.arrival = stepArrival(
@@ -299,6 +306,29 @@ export class NavigationState {
 
     this.current = placed;
     return this.updateFor(placed, 'fix', this.arrival.arrived && !wasArrived, false, false);
+  }
+
+  /** Move the path anchor to the fitted track position when it is clearly away from it. */
+  private advancePath(track: MotionEstimate): void {
+    const anchor = this.pathAnchor;
+    if (anchor !== null) {
+      const movedM = Math.hypot(track.eastM - anchor.eastM, track.northM - anchor.northM);
+      const thresholdM = Math.max(
+        this.config.pathMinStepM,
+        this.config.pathAccuracyFactor * Math.hypot(anchor.accuracyM, track.positionAccuracyM),
+      );
+      if (movedM <= thresholdM) return;
+    }
+    // Reverse azimuthal equidistant projection (Karney 2013, section 8): the direct problem from
+    // the destination along azimuth atan2(east, north) for distance hypot(east, north).
+    const point = geodesicDestination(
+      this.destination.latDeg,
+      this.destination.lonDeg,
+      (Math.atan2(track.eastM, track.northM) * 180) / Math.PI,
+      Math.hypot(track.eastM, track.northM),
+    );
+    if (anchor !== null) this.traveled += geodesicDistanceM(anchor.latDeg, anchor.lonDeg, point.latDeg, point.lonDeg);
+    this.pathAnchor = { eastM: track.eastM, northM: track.northM, accuracyM: track.positionAccuracyM, ...point };
   }
 
   /** WMM2025 declination at a fix, memoised per fix and UTC hour. */
