@@ -1,11 +1,14 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { registerHealthRoutes, withTimeout, type ReadinessCheck } from './http/health.js';
+import { createAuth, resolveJwtSecret, type Auth } from './auth.js';
 import { createLogger, type Logger } from './logger.js';
 import { resolveDatabase, type DatabaseTarget } from './persistence/database.js';
 import { User } from './persistence/entities/index.js';
+import { OrmNavigationStore } from './persistence/navigation-store.js';
 import { initOrm, type MikroORM, type OrmOptions } from './persistence/orm.js';
 import { DatabaseSeeder } from './persistence/seeders/DatabaseSeeder.js';
+import { attachRealtime, type Realtime } from './realtime/socket-server.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -19,6 +22,9 @@ export interface App {
   readonly orm: MikroORM;
   readonly http: FastifyInstance;
   readonly database: DatabaseTarget;
+  readonly auth: Auth;
+  readonly store: OrmNavigationStore;
+  readonly realtime: Realtime;
   /** Listens on config.host:config.port and returns the base URL. */
   listen(): Promise<string>;
   /** Graceful stop: stop accepting, drain, close the ORM and the embedded database. Idempotent. */
@@ -63,6 +69,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     throw err;
   }
   const ormReady = orm;
+  const auth = createAuth(await resolveJwtSecret(config), config.jwtTtlSeconds);
+  const store = new OrmNavigationStore(
+    ormReady,
+    {
+      flushIntervalMs: config.flushIntervalMs,
+      flushMaxPoints: config.flushMaxPoints,
+      bufferMaxPoints: config.bufferMaxPoints,
+      flushRetryMaxMs: config.flushRetryMaxMs,
+    },
+    log,
+  );
 
   const http: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -80,15 +97,40 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         ? { ok: true }
         : { ok: false, reason: `${pending.length} pending migration(s): ${pending.map((m) => m.name).join(', ')}` };
     },
+    writes: async () => store.health(),
   };
   registerHealthRoutes(http, readiness);
 
-  // The realtime layer (Socket.IO on http.server) is attached here; see src/realtime.
+  const realtime = attachRealtime(
+    http.server,
+    {
+      store,
+      auth,
+      log: log.child({ component: 'realtime' }),
+      userExists: async (id) => (await ormReady.em.fork().count(User, { id })) > 0,
+    },
+    {
+      maxMessageBytes: config.maxMessageBytes,
+      recoveryWindowMs: config.recoveryWindowMs,
+      rateLimitPerSec: config.rateLimitPerSec,
+      rateLimitBurst: config.rateLimitBurst,
+      service: { shareTokenTtlAfterEndMs: config.shareTokenTtlAfterEndSeconds * 1000 },
+    },
+  );
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       log.info('shutting down');
+      // 1. stop taking messages and tell clients; 2. commit every buffered point (durable events
+      // still reach navigators); 3. disconnect and close; 4. close the database.
+      realtime.beginShutdown();
+      const drainStarted = performance.now();
+      await store.buffer
+        .close(config.shutdownTimeoutMs)
+        .then(() => log.info({ ms: Math.round(performance.now() - drainStarted) }, 'write buffer drained'))
+        .catch((err: unknown) => log.error({ err, buffered: store.buffer.bufferedPoints }, 'write buffer not drained'));
+      await realtime.close().catch((err: unknown) => log.error({ err }, 'realtime close failed'));
       await http.close().catch((err: unknown) => log.error({ err }, 'http close failed'));
       await ormReady.close(true).catch((err: unknown) => log.error({ err }, 'orm close failed'));
       await database.stop().catch((err: unknown) => log.error({ err }, 'embedded database stop failed'));
@@ -101,6 +143,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     orm: ormReady,
     http,
     database,
+    auth,
+    store,
+    realtime,
     async listen() {
       const address = await http.listen({ host: config.host, port: config.port });
       return address.replace('[::1]', 'localhost');

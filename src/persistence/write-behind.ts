@@ -1,0 +1,342 @@
+import {
+  ConnectionException,
+  UniqueConstraintViolationException,
+  type EntityManager,
+  type MikroORM,
+} from '@mikro-orm/postgresql';
+import type { Logger } from '../logger.js';
+import type { AnalyticsRecord, Health, PointRecord, SessionClose } from '../realtime/ports.js';
+import { AnalyticsEvent, NavigationPoint, NavigationSession } from './entities/index.js';
+
+type Item =
+  | { kind: 'point'; point: PointRecord }
+  | { kind: 'event'; event: AnalyticsRecord }
+  | { kind: 'close'; close: SessionClose; done: { resolve(): void; reject(err: Error): void } };
+
+export interface WriteBehindOptions {
+  /** Flush at least this often while anything is queued, ms. */
+  flushIntervalMs: number;
+  /** Flush as soon as this many points are queued; also the largest batch. */
+  flushMaxPoints: number;
+  /** Points held at most (queued + in flight); past it `enqueue` refuses. */
+  bufferMaxPoints: number;
+  /** Longest wait between retries of a failing flush, ms (backoff doubles from 50 ms up to it). */
+  flushRetryMaxMs: number;
+}
+
+export interface FlushStats {
+  batchPoints: number;
+  batchItems: number;
+  durationMs: number;
+}
+
+/**
+ * The write-behind buffer between the realtime layer and PostgreSQL. Points, analytics events and
+ * session closings are queued in memory and committed in batches, one transaction per batch, through
+ * MikroORM's unit of work on a forked EntityManager: never one flush per message.
+ *
+ * Order and durability: the queue is FIFO and a batch is always a prefix of it, so once a batch
+ * commits, every earlier item of every session is committed too; the durable seq of a session is
+ * the highest seq of its points in committed batches (a client's seqs only grow). A failed batch
+ * goes back to the head of the queue and is retried with exponential backoff; live traffic goes on
+ * meanwhile, up to `bufferMaxPoints`, after which new points are refused (never dropped).
+ *
+ * The unique (session_id, seq) index is the last line of defence against a point stored twice (a
+ * resend accepted by two server instances): on a violation the batch drops the points already in
+ * the table and commits the rest.
+ */
+export class WriteBehindBuffer {
+  private queue: Item[] = [];
+  private queuedPoints = 0;
+  private inFlightPoints = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private backoffMs = 0;
+  private failingSince: number | null = null;
+  private lastError: string | null = null;
+  private readonly durable = new Map<string, number>();
+  private readonly durableListeners: ((sessionId: string, durableSeq: number) => void)[] = [];
+  private readonly flushListeners: ((stats: FlushStats) => void)[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly options: WriteBehindOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Points queued or being written. */
+  get bufferedPoints(): number {
+    return this.queuedPoints + this.inFlightPoints;
+  }
+
+  capacity(): number {
+    return Math.max(0, this.options.bufferMaxPoints - this.bufferedPoints);
+  }
+
+  enqueue(points: PointRecord[], events: AnalyticsRecord[] = []): boolean {
+    if (this.closed || points.length > this.capacity()) return false;
+    for (const point of points) this.queue.push({ kind: 'point', point });
+    for (const event of events) this.queue.push({ kind: 'event', event });
+    this.queuedPoints += points.length;
+    this.schedule();
+    return true;
+  }
+
+  closeSession(close: SessionClose, events: AnalyticsRecord[] = []): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the write-behind buffer is closed'));
+    return new Promise<void>((resolve, reject) => {
+      for (const event of events) this.queue.push({ kind: 'event', event });
+      this.queue.push({ kind: 'close', close, done: { resolve, reject } });
+      this.schedule(true);
+    });
+  }
+
+  onDurable(listener: (sessionId: string, durableSeq: number) => void): void {
+    this.durableListeners.push(listener);
+  }
+
+  onFlush(listener: (stats: FlushStats) => void): void {
+    this.flushListeners.push(listener);
+  }
+
+  /** Highest committed seq known to this process for a session (seeded from the database by `noteDurable`). */
+  durableSeq(sessionId: string): number {
+    return this.durable.get(sessionId) ?? -1;
+  }
+
+  /** Records a durable seq read from the database (on session load). */
+  noteDurable(sessionId: string, seq: number): void {
+    if (seq > (this.durable.get(sessionId) ?? -1)) this.durable.set(sessionId, seq);
+  }
+
+  /** Forget a session's durable seq (after it was closed and nothing is queued for it). */
+  forget(sessionId: string): void {
+    this.durable.delete(sessionId);
+  }
+
+  health(): Health {
+    if (this.failingSince !== null) {
+      const seconds = ((Date.now() - this.failingSince) / 1000).toFixed(1);
+      return {
+        ok: false,
+        reason: `database writes failing for ${seconds} s (${this.lastError}); ${this.bufferedPoints} points buffered, retrying`,
+      };
+    }
+    if (this.bufferedPoints >= this.options.bufferMaxPoints * 0.9) {
+      return { ok: false, reason: `write buffer nearly full: ${this.bufferedPoints}/${this.options.bufferMaxPoints} points` };
+    }
+    return { ok: true };
+  }
+
+  /** Flushes until the queue is empty; rejects after `timeoutMs` with what is left. */
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.queue.length > 0 || this.flushing) {
+      if (Date.now() > deadline) {
+        throw new Error(`drain timed out with ${this.bufferedPoints} points and ${this.queue.length} items left`);
+      }
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      await (this.flushing ?? this.flush());
+      if (this.queue.length > 0 && this.failingSince !== null) {
+        await new Promise((r) => setTimeout(r, Math.min(this.backoffMs, Math.max(0, deadline - Date.now()))));
+      }
+    }
+  }
+
+  /** Drains, then refuses further work. */
+  async close(timeoutMs: number): Promise<void> {
+    try {
+      await this.drain(timeoutMs);
+    } finally {
+      this.closed = true;
+      clearTimeout(this.timer);
+      for (const item of this.queue) {
+        if (item.kind === 'close') item.done.reject(new Error('server stopped before the session close was stored'));
+      }
+    }
+  }
+
+  private schedule(soon = false): void {
+    if (this.closed && this.queue.length === 0) return;
+    if (this.flushing) return; // the running flush reschedules when it ends
+    const now = soon || this.queuedPoints >= this.options.flushMaxPoints;
+    if (now) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      setImmediate(() => void this.flush());
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, this.backoffMs || this.options.flushIntervalMs);
+  }
+
+  private flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (this.queue.length === 0) return Promise.resolve();
+    this.flushing = this.flushOnce().finally(() => {
+      this.flushing = undefined;
+      if (this.queue.length > 0) this.schedule();
+    });
+    return this.flushing;
+  }
+
+  private takeBatch(): Item[] {
+    let points = 0;
+    let end = 0;
+    while (end < this.queue.length && points < this.options.flushMaxPoints) {
+      if (this.queue[end]!.kind === 'point') points++;
+      end++;
+    }
+    const batch = end === this.queue.length ? this.queue : this.queue.slice(0, end);
+    this.queue = end === this.queue.length ? [] : this.queue.slice(end);
+    this.queuedPoints -= points;
+    this.inFlightPoints = points;
+    return batch;
+  }
+
+  private async flushOnce(): Promise<void> {
+    const batch = this.takeBatch();
+    const started = performance.now();
+    try {
+      const stored = await this.commit(batch);
+      const durationMs = performance.now() - started;
+      if (this.failingSince !== null) {
+        this.log.info({ downSeconds: (Date.now() - this.failingSince) / 1000 }, 'database writes recovered');
+      }
+      this.failingSince = null;
+      this.lastError = null;
+      this.backoffMs = 0;
+      this.inFlightPoints = 0;
+      this.afterCommit(stored);
+      for (const l of this.flushListeners) l({ batchPoints: stored.points, batchItems: batch.length, durationMs });
+    } catch (err) {
+      // Back to the head of the queue, in order; retried after a backoff.
+      this.queue = batch.concat(this.queue);
+      this.queuedPoints += batch.reduce((n, item) => n + (item.kind === 'point' ? 1 : 0), 0);
+      this.inFlightPoints = 0;
+      this.failingSince ??= Date.now();
+      this.lastError = err instanceof Error ? err.message.split('\n')[0]!.slice(0, 200) : String(err);
+      this.backoffMs = Math.min(this.options.flushRetryMaxMs, Math.max(50, this.backoffMs * 2));
+      const level = err instanceof ConnectionException || /ECONNREFUSED|terminat|timeout/i.test(this.lastError) ? 'warn' : 'error';
+      this.log[level]({ err, buffered: this.bufferedPoints, retryInMs: this.backoffMs }, 'flush failed, will retry');
+    }
+  }
+
+  /** One transaction: points and events through the unit of work, then durable seqs and closings. */
+  private async commit(batch: Item[]): Promise<{ points: number; maxSeq: Map<string, number>; closes: Item[] }> {
+    let items = batch;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.orm.em.fork().transactional((em) => this.write(em, items));
+      } catch (err) {
+        if (!(err instanceof UniqueConstraintViolationException) || attempt > 0) throw err;
+        items = await this.withoutStoredPoints(items);
+        this.log.warn({ kept: items.length, of: batch.length }, 'dropped points already stored (resend to another instance)');
+      }
+    }
+  }
+
+  private async write(em: EntityManager, items: Item[]) {
+    const maxSeq = new Map<string, number>();
+    const closes: Item[] = [];
+    let points = 0;
+    for (const item of items) {
+      if (item.kind === 'point') {
+        const p = item.point;
+        em.create(NavigationPoint, {
+          session: em.getReference(NavigationSession, p.sessionId),
+          seq: p.seq,
+          latitude: p.lat,
+          longitude: p.lon,
+          accuracy: p.accuracyM,
+          heading: p.headingDeg,
+          distanceToTarget: p.distanceM,
+          bearing: p.bearingDeg,
+          relativeAngle: p.relativeAngleDeg,
+          recordedAt: p.recordedAt,
+        });
+        points++;
+        if (p.seq > (maxSeq.get(p.sessionId) ?? -1)) maxSeq.set(p.sessionId, p.seq);
+      } else if (item.kind === 'event') {
+        const e = item.event;
+        em.create(AnalyticsEvent, {
+          session: em.getReference(NavigationSession, e.sessionId),
+          eventType: e.type,
+          eventData: e.data,
+          recordedAt: e.recordedAt,
+        });
+      } else {
+        closes.push(item);
+      }
+    }
+    await em.flush();
+    if (maxSeq.size > 0) {
+      const values = [...maxSeq].map(() => '(?::uuid, ?::bigint)').join(', ');
+      await em.getConnection().execute(
+        `update navigation_sessions s set last_seq = greatest(s.last_seq, v.seq) from (values ${values}) as v(id, seq) where s.id = v.id`,
+        [...maxSeq].flat(),
+        'run',
+        em.getTransactionContext(),
+      );
+    }
+    for (const item of closes) {
+      if (item.kind !== 'close') continue;
+      const c = item.close;
+      await em.nativeUpdate(
+        NavigationSession,
+        { id: c.sessionId },
+        {
+          status: c.status,
+          completedAt: c.completedAt,
+          endLatitude: c.end?.lat ?? null,
+          endLongitude: c.end?.lon ?? null,
+          totalDistance: c.totalDistanceM,
+          shareTokenExpiresAt: c.shareTokenExpiresAt,
+        },
+      );
+    }
+    return { points, maxSeq, closes };
+  }
+
+  /** The batch without points whose (session, seq) is already in the table. */
+  private async withoutStoredPoints(items: Item[]): Promise<Item[]> {
+    const bySession = new Map<string, number[]>();
+    for (const item of items) {
+      if (item.kind !== 'point') continue;
+      const list = bySession.get(item.point.sessionId) ?? [];
+      list.push(item.point.seq);
+      bySession.set(item.point.sessionId, list);
+    }
+    const stored = new Set<string>();
+    const em = this.orm.em.fork();
+    for (const [sessionId, seqs] of bySession) {
+      const rows = await em.getConnection().execute<{ seq: string }[]>(
+        'select seq from navigation_points where session_id = ? and seq = any(?::bigint[])',
+        [sessionId, seqs],
+      );
+      for (const row of rows) stored.add(`${sessionId}:${Number(row.seq)}`);
+    }
+    let dropped = 0;
+    const kept = items.filter((item) => {
+      const dup = item.kind === 'point' && stored.has(`${item.point.sessionId}:${item.point.seq}`);
+      if (dup) dropped++;
+      return !dup;
+    });
+    this.inFlightPoints -= dropped;
+    return kept;
+  }
+
+  private afterCommit(result: { maxSeq: Map<string, number>; closes: Item[] }): void {
+    for (const [sessionId, seq] of result.maxSeq) {
+      if (seq > (this.durable.get(sessionId) ?? -1)) {
+        this.durable.set(sessionId, seq);
+        for (const l of this.durableListeners) l(sessionId, seq);
+      }
+    }
+    for (const item of result.closes) if (item.kind === 'close') item.done.resolve();
+  }
+}

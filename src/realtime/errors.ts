@@ -1,0 +1,29 @@
+import type { ZodError } from 'zod';
+import type { ErrorCode, Fail, WireError } from '../contracts/index.js';
+
+/** An expected failure with a protocol error code; becomes `{ ok: false, error }`. */
+export class WireFailure extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly issues?: WireError['issues'],
+  ) {
+    super(message);
+    this.name = 'WireFailure';
+  }
+}
+
+/** At most this many zod issues are sent back (a 500-point batch could otherwise produce thousands). */
+export const MAX_WIRE_ISSUES = 20;
+
+export function validationFailure(error: ZodError): WireFailure {
+  const issues = error.issues.slice(0, MAX_WIRE_ISSUES);
+  const first = issues[0];
+  const where = first && first.path.length > 0 ? first.path.join('.') + ': ' : '';
+  const more = error.issues.length > 1 ? ` (+${error.issues.length - 1} more)` : '';
+  return new WireFailure('VALIDATION_FAILED', `invalid payload: ${where}${first?.message ?? 'invalid'}${more}`, issues);
+}
+
+export function fail(code: ErrorCode, message: string, issues?: WireError['issues']): Fail {
+  return { ok: false, error: issues ? { code, message, issues } : { code, message } };
+}

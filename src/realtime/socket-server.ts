@@ -1,0 +1,249 @@
+import type { Server as HttpServer } from 'node:http';
+import { Server, type Namespace, type Socket } from 'socket.io';
+import type { Adapter } from 'socket.io-adapter';
+import {
+  INBOUND_EVENTS,
+  inboundSchemas,
+  NAVIGATION_NAMESPACE,
+  type Ack,
+  type ClientToServerEvents,
+  type InboundEvent,
+  type ServerToClientEvents,
+  type SocketData,
+  type WireError,
+} from '../contracts/index.js';
+import { AuthError, hashShareToken, type Auth } from '../auth.js';
+import type { Logger } from '../logger.js';
+import { fail, validationFailure, WireFailure } from './errors.js';
+import { StoreUnavailableError, type NavigationStore } from './ports.js';
+import { TokenBucket } from './rate-limit.js';
+import { NavigationService, type NavigationServiceOptions } from './service.js';
+
+type NavSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type NavNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+
+export interface RealtimeOptions {
+  maxMessageBytes: number;
+  recoveryWindowMs: number;
+  rateLimitPerSec: number;
+  rateLimitBurst: number;
+  /** Extra origins allowed for browsers (same-origin always works). */
+  corsOrigin?: string | string[] | boolean;
+  service: NavigationServiceOptions;
+  /** A Socket.IO adapter constructor for multi-node (Redis Streams); in-memory when absent. */
+  adapter?: (nsp: Namespace) => Adapter;
+}
+
+/** Hooks for metrics; every field optional. */
+export interface RealtimeHooks {
+  connected?(kind: 'user' | 'share'): void;
+  disconnected?(kind: 'user' | 'share'): void;
+  received?(event: string): void;
+  rejected?(event: string, code: WireError['code']): void;
+  handled?(event: string, seconds: number): void;
+}
+
+export const rooms = {
+  /** Everyone following a session: its navigator and observers. */
+  session: (id: string) => `session:${id}`,
+  /** The session's navigator socket(s), for `navigation:durable`. */
+  navigator: (id: string) => `navigator:${id}`,
+  /** The session's observers, counted for `session:observers`. */
+  observers: (id: string) => `observers:${id}`,
+};
+
+export interface Realtime {
+  readonly io: Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+  readonly nsp: NavNamespace;
+  readonly service: NavigationService;
+  /** Stops taking messages (answers UNAVAILABLE) and tells clients to reconnect elsewhere. */
+  beginShutdown(): void;
+  /** Disconnects every socket and closes Socket.IO. */
+  close(): Promise<void>;
+}
+
+/**
+ * The Socket.IO layer: namespace /navigation, authentication middleware (user JWT or share token),
+ * per-socket rate limit, and for every event: validate (zod) → service → ack / broadcast. Bad input
+ * never throws out of a handler: it becomes `{ ok: false, error }` (or `navigation:error` without ack).
+ */
+export function attachRealtime(
+  httpServer: HttpServer,
+  deps: { store: NavigationStore; auth: Auth; log: Logger; userExists(id: string): Promise<boolean>; hooks?: RealtimeHooks },
+  options: RealtimeOptions,
+): Realtime {
+  const { store, auth, log } = deps;
+  const hooks = deps.hooks ?? {};
+  const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>(httpServer, {
+    maxHttpBufferSize: options.maxMessageBytes,
+    cors: options.corsOrigin ? { origin: options.corsOrigin } : undefined,
+    connectionStateRecovery:
+      options.recoveryWindowMs > 0 ? { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: true } : undefined,
+    ...(options.adapter ? { adapter: options.adapter as never } : {}),
+  });
+  const nsp: NavNamespace = io.of(NAVIGATION_NAMESPACE);
+
+  const service = new NavigationService(
+    store,
+    {
+      update: (u) => void nsp.to(rooms.session(u.sessionId)).emit('navigation:update', u),
+      arrived: (p) => void nsp.to(rooms.session(p.sessionId)).emit('navigation:arrived', p),
+      ended: (p) => void nsp.to(rooms.session(p.sessionId)).emit('session:ended', p),
+    },
+    options.service,
+  );
+  store.onDurable((sessionId, durableSeq) => nsp.to(rooms.navigator(sessionId)).emit('navigation:durable', { sessionId, durableSeq }));
+
+  let shuttingDown = false;
+
+  nsp.use(async (socket, next) => {
+    const authData: unknown = socket.handshake.auth;
+    const token = typeof authData === 'object' && authData && 'token' in authData ? (authData as { token: unknown }).token : undefined;
+    const shareToken =
+      typeof authData === 'object' && authData && 'shareToken' in authData ? (authData as { shareToken: unknown }).shareToken : undefined;
+    try {
+      if (shuttingDown) return next(new Error('UNAVAILABLE'));
+      if (typeof token === 'string' && token.length > 0 && token.length < 4096) {
+        const userId = await auth.verifyUserToken(token);
+        if (!(await deps.userExists(userId))) return next(new Error('UNAUTHORIZED'));
+        socket.data = { userId, shareSessionId: null, navigating: [], observing: [] };
+        return next();
+      }
+      if (typeof shareToken === 'string' && shareToken.length > 0 && shareToken.length < 256) {
+        const session = await store.findSessionByShareTokenHash(hashShareToken(shareToken));
+        if (!session || (session.shareTokenExpiresAt && session.shareTokenExpiresAt.getTime() < Date.now())) {
+          return next(new Error('UNAUTHORIZED'));
+        }
+        socket.data = { userId: null, shareSessionId: session.id, navigating: [], observing: [] };
+        return next();
+      }
+      return next(new Error('UNAUTHORIZED'));
+    } catch (err) {
+      if (err instanceof AuthError) return next(new Error('UNAUTHORIZED'));
+      log.error({ err }, 'socket authentication failed');
+      return next(new Error(err instanceof StoreUnavailableError ? 'UNAVAILABLE' : 'INTERNAL'));
+    }
+  });
+
+  const countObservers = async (sessionId: string) => {
+    const sockets = await nsp.in(rooms.observers(sessionId)).fetchSockets();
+    return sockets.length;
+  };
+  const announceObservers = (sessionId: string) => {
+    countObservers(sessionId).then(
+      (count) => nsp.to(rooms.session(sessionId)).emit('session:observers', { sessionId, count }),
+      (err: unknown) => log.warn({ err, sessionId }, 'observer count failed'),
+    );
+  };
+
+  nsp.on('connection', (socket: NavSocket) => {
+    const kind = socket.data.userId ? 'user' : 'share';
+    hooks.connected?.(kind);
+    const bucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst, Date.now());
+    const slog = log.child({ socketId: socket.id, userId: socket.data.userId ?? undefined });
+
+    const requireUser = (): string => {
+      if (!socket.data.userId) throw new WireFailure('FORBIDDEN', 'a share-token connection may only observe');
+      return socket.data.userId;
+    };
+
+    type Handler = (payload: never) => Promise<object>;
+    const handlers: Record<InboundEvent, Handler> = {
+      'session:start': async (p: Parameters<ClientToServerEvents['session:start']>[0]) => {
+        const result = await service.start(requireUser(), p);
+        joinNavigator(result.session.id);
+        return result;
+      },
+      'session:resume': async (p: { sessionId: string }) => {
+        const result = await service.resume(requireUser(), p.sessionId);
+        joinNavigator(p.sessionId);
+        return result;
+      },
+      position: (p: Parameters<ClientToServerEvents['position']>[0]) => service.position(requireUser(), p),
+      'position:batch': (p: Parameters<ClientToServerEvents['position:batch']>[0]) => service.positionBatch(requireUser(), p),
+      heading: (p: Parameters<ClientToServerEvents['heading']>[0]) => service.heading(requireUser(), p),
+      'session:end': (p: Parameters<ClientToServerEvents['session:end']>[0]) => service.end(requireUser(), p),
+      'session:observe': async (p: { sessionId: string }) => {
+        const partial = await service.snapshot(socket.data, p.sessionId);
+        await socket.join([rooms.session(p.sessionId), rooms.observers(p.sessionId)]);
+        if (!socket.data.observing.includes(p.sessionId)) socket.data.observing.push(p.sessionId);
+        const observers = await countObservers(p.sessionId);
+        nsp.to(rooms.session(p.sessionId)).emit('session:observers', { sessionId: p.sessionId, count: observers });
+        return { snapshot: { ...partial, observers } };
+      },
+      'session:unobserve': async (p: { sessionId: string }) => {
+        await socket.leave(rooms.observers(p.sessionId));
+        if (!socket.data.navigating.includes(p.sessionId)) await socket.leave(rooms.session(p.sessionId));
+        socket.data.observing = socket.data.observing.filter((id) => id !== p.sessionId);
+        announceObservers(p.sessionId);
+        return {};
+      },
+    };
+
+    function joinNavigator(sessionId: string) {
+      void socket.join([rooms.session(sessionId), rooms.navigator(sessionId)]);
+      if (!socket.data.navigating.includes(sessionId)) socket.data.navigating.push(sessionId);
+    }
+
+    for (const event of INBOUND_EVENTS) {
+      socket.on(event, async (...args: unknown[]) => {
+        const started = performance.now();
+        const ack = typeof args.at(-1) === 'function' ? (args.pop() as (answer: Ack<object>) => void) : undefined;
+        hooks.received?.(event);
+        const answer = await handle(event, args);
+        if (!answer.ok) hooks.rejected?.(event, answer.error.code);
+        if (ack) ack(answer);
+        else if (!answer.ok) socket.emit('navigation:error', answer.error);
+        hooks.handled?.(event, (performance.now() - started) / 1000);
+      });
+    }
+
+    async function handle(event: InboundEvent, args: unknown[]): Promise<Ack<object>> {
+      if (!bucket.take(Date.now())) return fail('RATE_LIMITED', 'too many messages: slow down');
+      if (shuttingDown) return fail('UNAVAILABLE', 'server is shutting down: reconnect and resume');
+      if (args.length !== 1) return fail('VALIDATION_FAILED', `expected one payload argument, got ${args.length}`);
+      const parsed = inboundSchemas[event].safeParse(args[0]);
+      if (!parsed.success) {
+        const failure = validationFailure(parsed.error);
+        return fail(failure.code, failure.message, failure.issues);
+      }
+      try {
+        return { ok: true, ...(await handlers[event](parsed.data as never)) };
+      } catch (err) {
+        if (err instanceof WireFailure) return fail(err.code, err.message, err.issues);
+        if (err instanceof StoreUnavailableError) return fail('UNAVAILABLE', 'storage is unavailable: retry later');
+        slog.error({ err, event }, 'handler failed');
+        return fail('INTERNAL', 'internal error');
+      }
+    }
+
+    socket.onAny((event: string) => {
+      if (!(INBOUND_EVENTS as string[]).includes(event)) {
+        hooks.rejected?.(event, 'VALIDATION_FAILED');
+        socket.emit('navigation:error', { code: 'VALIDATION_FAILED', message: `unknown event: ${String(event).slice(0, 64)}` });
+      }
+    });
+
+    socket.on('disconnect', () => {
+      hooks.disconnected?.(kind);
+      for (const sessionId of socket.data.observing) announceObservers(sessionId);
+    });
+  });
+
+  return {
+    io,
+    nsp,
+    service,
+    beginShutdown() {
+      shuttingDown = true;
+      nsp.local.emit('server:shutdown', { reconnectAfterMs: 1_000 });
+    },
+    async close() {
+      service.stop();
+      nsp.local.disconnectSockets(true);
+      await new Promise<void>((resolve) => {
+        io.close(() => resolve());
+      }).catch(() => {});
+    },
+  };
+}
