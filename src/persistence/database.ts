@@ -24,6 +24,8 @@ export async function resolveDatabase(
     dir: resolve(config.dataDir, 'pg'),
     port: config.embeddedPgPort,
     keepProcessAlive: options.keepProcessAlive,
+    // One-shot commands (keepProcessAlive false) share the cluster of a server running on DATA_DIR.
+    reuseRunning: options.keepProcessAlive === false,
     log: options.log,
     warn: options.warn,
   });

@@ -42,6 +42,11 @@ export interface EmbeddedPostgresOptions {
   database?: string;
   /** Keep the Node.js process alive while the cluster runs (false for one-shot CLI commands). */
   keepProcessAlive?: boolean;
+  /**
+   * When a live server of ours already runs a cluster on `dir`, use it instead of failing (for
+   * one-shot commands such as the mikro-orm CLI or `npm run token` while `npm start` runs).
+   */
+  reuseRunning?: boolean;
   /** Extra `postgres` flags, e.g. ['-c', 'fsync=off'] for throw-away test clusters. */
   postgresFlags?: string[];
   log?: (line: string) => void;
@@ -105,18 +110,22 @@ async function procField(pid: number, file: string): Promise<string> {
 
 /**
  * A postmaster left running by a previous run (app killed with -9): stop it when its parent is gone
- * (it was re-parented), refuse when a live process still owns it (another server on the same DATA_DIR).
+ * (it was re-parented). When a live process still owns it (a server running on the same DATA_DIR),
+ * return its port if `reuse` is allowed (one-shot CLI commands), refuse otherwise.
  */
-async function stopStalePostmaster(dir: string, warn: (line: string) => void): Promise<void> {
+async function stopStalePostmaster(dir: string, warn: (line: string) => void, reuse: boolean): Promise<number | null> {
   const pidFile = resolve(dir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number.parseInt((await readFile(pidFile, 'utf8')).split('\n')[0] ?? '', 10);
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return; // PostgreSQL itself clears a dead pid file
+  if (!existsSync(pidFile)) return null;
+  const pidLines = (await readFile(pidFile, 'utf8')).split('\n');
+  const pid = Number.parseInt(pidLines[0] ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null; // PostgreSQL itself clears a dead pid file
   const cmdline = (await procField(pid, 'cmdline')).replace(/\0/g, ' ');
-  if (!cmdline.includes('postgres')) return;
+  if (!cmdline.includes('postgres')) return null;
   const ppid = Number.parseInt((await procField(pid, 'stat')).split(') ')[1]?.split(' ')[1] ?? '', 10);
   const parentCmd = Number.isInteger(ppid) ? (await procField(ppid, 'cmdline')).replace(/\0/g, ' ') : '';
   if (ppid > 1 && /node|tsx|vitest/.test(parentCmd)) {
+    const port = Number.parseInt(pidLines[3] ?? '', 10); // postmaster.pid line 4: the port
+    if (reuse && Number.isInteger(port) && port > 0) return port;
     throw new EmbeddedPostgresError(
       `The embedded PostgreSQL in ${dir} is in use by another process (pid ${ppid}: ${parentCmd.trim().slice(0, 120)}). ` +
         'Stop that server, or give this one another DATA_DIR or a DATABASE_URL.',
@@ -129,6 +138,7 @@ async function stopStalePostmaster(dir: string, warn: (line: string) => void): P
     if (waited > 15_000) throw new EmbeddedPostgresError(`could not stop the stale PostgreSQL (pid ${pid}) in ${dir}`);
     await sleep(50);
   }
+  return null;
 }
 
 async function credentials(dir: string): Promise<{ user: string; password: string }> {
@@ -146,7 +156,18 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await mkdir(resolve(dir, '..'), { recursive: true });
   const isRoot = userInfo().uid === 0;
   if (isRoot) await chmod(resolve(dir, '..'), 0o755).catch(() => {});
-  await stopStalePostmaster(dir, options.warn ?? log);
+  const runningPort = await stopStalePostmaster(dir, options.warn ?? log, options.reuseRunning === true);
+  if (runningPort !== null) {
+    // A server of ours runs on this DATA_DIR: a one-shot command talks to its cluster and leaves it be.
+    const { user, password } = await credentials(dir);
+    return {
+      url: `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${runningPort}/${database}`,
+      port: runningPort,
+      dataDir: dir,
+      created: false,
+      stop: async () => {},
+    };
+  }
 
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const { user, password } = await credentials(dir);
