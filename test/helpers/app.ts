@@ -14,10 +14,12 @@ export interface TestApp {
 
 /**
  * Boots the real app on an ephemeral port against a fresh, migrated and seeded database of its own.
- * `env` overrides environment variables (strings, as in production).
+ * `env` overrides environment variables (strings, as in production). With `options.database`, the
+ * app runs on that existing database instead (a second server instance, a restart) and `close()`
+ * leaves it in place for its owner to drop.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const db = await createTestDatabase();
+export async function startTestApp(env: Record<string, string> = {}, options: { database?: TestDatabase } = {}): Promise<TestApp> {
+  const db = options.database ?? (await createTestDatabase());
   const config = loadConfig({
     NODE_ENV: 'test',
     PORT: '0',
@@ -36,7 +38,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     config,
     async close() {
       await app.close();
-      await db.drop();
+      if (!options.database) await db.drop();
     },
   };
 }
