@@ -16,7 +16,7 @@ function configError(env: Record<string, string>): ConfigError {
 describe('loadConfig', () => {
   it('has sane defaults for an empty environment', () => {
     const config = loadConfig({});
-    expect(config).toEqual({
+    expect(config).toMatchObject({
       env: 'development',
       host: '127.0.0.1',
       port: 3000,
