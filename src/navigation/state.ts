@@ -11,7 +11,8 @@
  *    path is not added either: the path is built from fixes in time order only.) A fix with the
  *    same time as the current one is not late.
  * 3. Outlier: reaching the fix from the current (last good) fix would need more than
- *    `maxSpeedMps`, after granting both fixes their accuracy radius. It is answered with
+ *    `maxSpeedMps`, after granting both fixes their accuracy radius (separation measured in the
+ *    destination-centred projection of motion.ts, to save a second geodesic). It is answered with
  *    `outlier: true` and not used for path, speed, ETA or arrival. After `outlierRecoveryFixes`
  *    consecutive outliers the newest is accepted instead and the track restarts from it (motion
  *    window cleared, path resumed from the new track without adding the jump).
