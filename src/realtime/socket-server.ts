@@ -217,11 +217,17 @@ export function attachRealtime(
       }
     }
 
-    socket.onAny((event: string) => {
-      if (!(INBOUND_EVENTS as string[]).includes(event)) {
-        hooks.rejected?.(event, 'VALIDATION_FAILED');
-        socket.emit('navigation:error', { code: 'VALIDATION_FAILED', message: `unknown event: ${String(event).slice(0, 64)}` });
-      }
+    // Unknown events: answered like any other (through the ack when there is one, which would
+    // otherwise wait forever), and counted by the rate limit so a flood of them is throttled too.
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if ((INBOUND_EVENTS as string[]).includes(event)) return;
+      const ack = typeof args.at(-1) === 'function' ? (args.at(-1) as (answer: Ack<object>) => void) : undefined;
+      const answer = bucket.take(Date.now())
+        ? fail('VALIDATION_FAILED', `unknown event: ${String(event).slice(0, 64)}`)
+        : fail('RATE_LIMITED', 'too many messages: slow down');
+      hooks.rejected?.(String(event), answer.error.code);
+      if (ack) ack(answer);
+      else socket.emit('navigation:error', answer.error);
     });
 
     socket.on('disconnect', () => {
