@@ -44,6 +44,11 @@ export function emitRaw(socket: NavClient, event: string, ...args: unknown[]): P
   return s.emitWithAck(event, ...args);
 }
 
+/** Emits anything without an acknowledgement callback. */
+export function emitNoAck(socket: NavClient, event: string, ...args: unknown[]): void {
+  (socket as unknown as { emit(e: string, ...a: unknown[]): void }).emit(event, ...args);
+}
+
 /** Starts a session and returns its id and share token. */
 export async function startSession(
   nav: NavClient,
