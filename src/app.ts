@@ -9,6 +9,7 @@ import { OrmNavigationStore } from './persistence/navigation-store.js';
 import { initOrm, type MikroORM, type OrmOptions } from './persistence/orm.js';
 import { DatabaseSeeder } from './persistence/seeders/DatabaseSeeder.js';
 import { attachRealtime, type Realtime } from './realtime/socket-server.js';
+import { connectRedis, redisStreamsAdapter, type RedisClient } from './redis.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -69,6 +70,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     throw err;
   }
   const ormReady = orm;
+  // Multi-node: with REDIS_URL, rooms span every instance through the Redis Streams adapter.
+  let redis: RedisClient | undefined;
+  if (config.redisUrl) {
+    try {
+      redis = await connectRedis(config.redisUrl, log.child({ component: 'redis' }));
+    } catch (err) {
+      await ormReady.close(true).catch(() => {});
+      await database.stop().catch(() => {});
+      throw err;
+    }
+  }
   const auth = createAuth(await resolveJwtSecret(config), config.jwtTtlSeconds);
   const store = new OrmNavigationStore(
     ormReady,
@@ -115,6 +127,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       rateLimitPerSec: config.rateLimitPerSec,
       rateLimitBurst: config.rateLimitBurst,
       service: { shareTokenTtlAfterEndMs: config.shareTokenTtlAfterEndSeconds * 1000 },
+      ...(redis ? { adapter: redisStreamsAdapter(redis, config.redisPrefix) } : {}),
     },
   );
 
@@ -131,6 +144,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         .then(() => log.info({ ms: Math.round(performance.now() - drainStarted) }, 'write buffer drained'))
         .catch((err: unknown) => log.error({ err, buffered: store.buffer.bufferedPoints }, 'write buffer not drained'));
       await realtime.close().catch((err: unknown) => log.error({ err }, 'realtime close failed'));
+      await redis?.close().catch((err: unknown) => log.error({ err }, 'redis close failed'));
       await http.close().catch((err: unknown) => log.error({ err }, 'http close failed'));
       await ormReady.close(true).catch((err: unknown) => log.error({ err }, 'orm close failed'));
       await database.stop().catch((err: unknown) => log.error({ err }, 'embedded database stop failed'));

@@ -52,6 +52,11 @@ export const envSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
     .optional(),
+  /** Prefix of the Redis stream, pub/sub channels and recovery keys; instances of one deployment share it. */
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - only (at most 64)')
+    .default('arway'),
   /** Public base URL used in printed links (watch pages); defaults to http://HOST:PORT. */
   PUBLIC_URL: z.string().url().optional(),
 });
@@ -83,6 +88,7 @@ function toConfig(env: z.output<typeof envSchema>) {
     maxMessageBytes: env.MAX_MESSAGE_BYTES,
     recoveryWindowMs: env.RECOVERY_WINDOW_MS,
     redisUrl: env.REDIS_URL,
+    redisPrefix: env.REDIS_PREFIX,
     publicUrl: env.PUBLIC_URL,
   };
 }

@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NavigationUpdateDto } from '../../src/contracts/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import type { NavClient } from '../helpers/client.js';
+import {
+  connectTo,
+  dbClient,
+  dropRedisPrefix,
+  killAllServers,
+  Navigator,
+  range,
+  REDIS_URL,
+  redisReachable,
+  redisTestPrefix,
+  seededIds,
+  spawnServer,
+  storedSeqs,
+  userToken,
+  type ServerProcess,
+} from './helpers.js';
+
+/**
+ * Two server processes sharing one PostgreSQL database and one Redis (the Redis Streams adapter):
+ * an observer on B follows a navigator on A; A is killed with SIGKILL and the navigator resumes on
+ * B and resends from durableSeq; the table ends with exactly the points sent.
+ *
+ * Needs the machine's Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379). Without one the file
+ * is skipped, except in CI (CI set), where it must run.
+ */
+const redisUp = await redisReachable();
+const skipReason = redisUp || process.env.CI ? '' : ` [SKIPPED: no Redis answers at ${REDIS_URL} and CI is unset]`;
+if (skipReason) console.warn(`test/scale/multi-node.test.ts${skipReason}`);
+
+describe.skipIf(!redisUp && !process.env.CI)(`two instances over Redis${skipReason}`, () => {
+  const TOTAL = 400;
+  const prefix = redisTestPrefix();
+  let db: TestDatabase;
+  let a: ServerProcess;
+  let b: ServerProcess;
+  let cafeId: string;
+  let userId: string;
+  const sockets: NavClient[] = [];
+
+  const env = (extra: Record<string, string>) => ({
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    REDIS_PREFIX: prefix,
+    FLUSH_INTERVAL_MS: '20',
+    RATE_LIMIT_PER_SEC: '100000',
+    RATE_LIMIT_BURST: '100000',
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // A migrates and seeds; B starts on the ready database.
+    a = await spawnServer(env({ SEED_ON_START: 'true' }));
+    b = await spawnServer(env({ SEED_ON_START: 'false' }));
+    const c = await dbClient(db.url);
+    try {
+      ({ cafeId, userId } = await seededIds(c));
+    } finally {
+      await c.end();
+    }
+  });
+
+  afterAll(async () => {
+    for (const s of sockets) s.close();
+    await killAllServers();
+    await db?.drop();
+    await dropRedisPrefix(prefix).catch(() => {});
+  });
+
+  it('fans out across instances and resumes on B after A is killed', { timeout: 90_000 }, async () => {
+    const nav = new Navigator(await userToken(userId), TOTAL, 8);
+    await nav.start(a.url, cafeId);
+
+    // An observer on instance B, with the session's share token.
+    const observer = await connectTo(b.url, { shareToken: nav.shareToken });
+    sockets.push(observer);
+    const seen: number[] = [];
+    observer.on('navigation:update', (u: NavigationUpdateDto) => {
+      if (u.sessionId === nav.sessionId) seen.push(u.seq);
+    });
+    const observed = await observer.timeout(10_000).emitWithAck('session:observe', { sessionId: nav.sessionId });
+    if (!observed.ok) throw new Error(JSON.stringify(observed.error));
+    expect(observed.snapshot.observers).toBe(1);
+
+    // 1. Fan-out: the first 100 points, sent to A, reach the observer on B, every one, in order.
+    await nav.stream(() => nav.nextSeq >= 100);
+    expect([...nav.acked].sort((x, y) => x - y)).toEqual(range(100));
+    await until(() => seen.length >= 100, 10_000, () => `observer on B saw ${seen.length}/100 updates`);
+    expect(seen).toEqual(range(100));
+
+    // 2. Keep streaming and kill A (SIGKILL) in the middle of it.
+    const streaming = nav.stream();
+    await until(() => nav.acked.size >= 200, 20_000, () => `only ${nav.acked.size} points acked by A`);
+    a.kill('SIGKILL');
+    expect((await a.exited).signal).toBe('SIGKILL');
+    await streaming;
+    const sentToA = nav.nextSeq;
+    expect(sentToA).toBeLessThan(TOTAL); // A died mid-stream
+
+    // 3. Resume on B: it answers durableSeq from the table; resend everything above it, then the rest.
+    const resumed = await nav.resume(b.url);
+    const c = await dbClient(db.url);
+    try {
+      const before = await storedSeqs(c, nav.sessionId);
+      expect(resumed.durableSeq).toBe(before.length - 1); // every committed point, a prefix 0..durableSeq
+      expect(before).toEqual(range(before.length));
+
+      console.info(
+        `multi-node: A killed after ${sentToA} points sent (${nav.acked.size} acked); B resumed at durableSeq ${resumed.durableSeq}, resending from ${resumed.durableSeq + 1}`,
+      );
+      await nav.stream();
+      expect(nav.nextSeq).toBe(TOTAL);
+      expect(nav.rejected.size).toBe(0);
+      await nav.waitDurable();
+
+      // The table holds exactly the points sent: 0..TOTAL-1, no gap, no duplicate.
+      expect(await storedSeqs(c, nav.sessionId)).toEqual(range(TOTAL));
+      const session = await c.query<{ last_seq: string }>('select last_seq from navigation_sessions where id = $1', [nav.sessionId]);
+      expect(Number(session.rows[0]!.last_seq)).toBe(TOTAL - 1);
+    } finally {
+      await c.end();
+    }
+
+    // The observer on B kept following: it saw every point B accepted after the resume.
+    await until(() => seen.at(-1) === TOTAL - 1, 10_000, () => `observer's last seq ${seen.at(-1)}`);
+    const afterResume = seen.filter((s) => s > resumed.durableSeq);
+    expect(new Set(afterResume)).toEqual(new Set(range(TOTAL - 1 - resumed.durableSeq, resumed.durableSeq + 1)));
+    nav.close();
+  });
+});
+
+async function until(cond: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
