@@ -64,8 +64,8 @@ it('migration:pending → check → up → check → list → seeder:run + npm r
   r = await orm('seeder:run');
   expect(r.code, r.out).toBe(0);
   expect(r.out).toContain('Seeder DatabaseSeeder successfully executed');
-  r = await run('npm', ['run', 'seed'], env);
-  expect(r.code, r.stderr).toBe(0);
+  const seeded = await run('npm', ['run', 'seed'], env);
+  expect(seeded.code, seeded.stderr).toBe(0);
   expect(await count('users')).toBe(1);
   expect(await count('destinations')).toBe(2);
 
@@ -74,7 +74,7 @@ it('migration:pending → check → up → check → list → seeder:run + npm r
   expect(r.out).toContain('Successfully migrated down to the first version');
   await expect(count('users')).rejects.toThrow(/relation "users" does not exist/);
 
-  r = await run('npm', ['run', 'migrate'], env);
-  expect(r.code, r.stderr).toBe(0);
+  const migrated = await run('npm', ['run', 'migrate'], env);
+  expect(migrated.code, migrated.stderr).toBe(0);
   expect(await count('users')).toBe(0);
 });
