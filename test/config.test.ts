@@ -148,7 +148,9 @@ describe('.env.example', () => {
   it('documents every variable of the schema', async () => {
     const { readFile } = await import('node:fs/promises');
     const text = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
-    const documented = new Set([...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    const names = [...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
+    expect(names.filter((n, i) => names.indexOf(n) !== i), 'documented twice').toEqual([]);
+    const documented = new Set(names);
     expect([...Object.keys(envSchema.shape)].filter((k) => !documented.has(k))).toEqual([]);
     expect([...documented].filter((k) => !(k! in envSchema.shape))).toEqual([]);
   });
