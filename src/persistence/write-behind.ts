@@ -314,9 +314,10 @@ export class WriteBehindBuffer {
     const stored = new Set<string>();
     const em = this.orm.em.fork();
     for (const [sessionId, seqs] of bySession) {
+      // As a PostgreSQL array literal: Knex expands a JS array parameter into a list (`any(5, 6, 7::bigint[])`).
       const rows = await em.getConnection().execute<{ seq: string }[]>(
         'select seq from navigation_points where session_id = ? and seq = any(?::bigint[])',
-        [sessionId, seqs],
+        [sessionId, `{${seqs.join(',')}}`],
       );
       for (const row of rows) stored.add(`${sessionId}:${Number(row.seq)}`);
     }
