@@ -1,0 +1,460 @@
+/**
+ * Load generator child of `npm run bench` (bench/run.ts forks one or more of these; IPC only).
+ *
+ * Each child owns a share of the navigators and all of their observers, so the send time of a
+ * position and its arrival at an observer are read on the same clock (performance.now()): the
+ * protocol rejects unknown fields, so no timestamp rides in the payload; updates are matched by
+ * (session, seq) instead. Every socket is its own WebSocket connection (forceNew, websocket only).
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { io, type Socket } from 'socket.io-client';
+import { NAVIGATION_NAMESPACE } from '../src/contracts/index.js';
+import {
+  Histogram,
+  pointOnCircle,
+  type AckedSession,
+  type IdleCommand,
+  type LoaderCommand,
+  type LoaderMessage,
+  type PhaseCommand,
+  type PhaseStats,
+  type SetupCommand,
+} from './common.js';
+
+/** Radius of the walk around the destination (never arrives), m; step between fixes, m. */
+const WALK_RADIUS_M = 800;
+const STEP_M = 0.15;
+const ACCURACY_M = 5;
+
+type Answer = { ok: true; duplicate?: boolean; update?: unknown } | { ok: false; error: { code: string; message: string } };
+
+interface Nav {
+  index: number;
+  socket: Socket;
+  sessionId: string;
+  shareToken: string;
+  observers: Socket[];
+  center: { lat: number; lon: number };
+  angle0: number;
+  /** Next position seq. */
+  seq: number;
+  /** Send time of each position by seq (performance.now()). */
+  sendTimes: number[];
+  /** Ack time of each acknowledged position by seq. */
+  ackTimes: number[];
+  inFlight: number;
+  sinceHeading: number;
+  /** Positions scheduled so far in the current rate phase (sent or skipped). */
+  scheduled: number;
+  /** Rate mode: this navigator's offset inside a period, ms (spreads the sends). */
+  offsetMs: number;
+  durableSeq: number;
+  durablePtr: number;
+  /** First seq sent in each phase (index = phase number), to attribute durable lag to its phase. */
+  phaseFirstSeq: number[];
+  lastAckedSeq: number;
+  ranges: [number, number][];
+}
+
+interface Phase {
+  cmd: PhaseCommand;
+  startPerf: number;
+  measureFrom: number;
+  endAt: number;
+  stopped: boolean;
+  positionsSent: number;
+  positionsAcked: number;
+  positionsAckedInWindow: number;
+  headingsAcked: number;
+  headingsAckedInWindow: number;
+  duplicates: number;
+  errors: Record<string, number>;
+  skipped: number;
+  observerUpdates: number;
+  ack: Histogram;
+  headingAck: Histogram;
+  observer: Histogram;
+  timeline: number[];
+}
+
+const send = (msg: LoaderMessage) => process.send?.(msg);
+const navs: Nav[] = [];
+const idleSockets: Socket[] = [];
+let idleDestination: IdleCommand['destination'] | null = null;
+let phase: Phase | null = null;
+let disconnects = 0;
+const durableLag = new Histogram();
+/** Durable lag per phase (same order as Nav.phaseFirstSeq). */
+const phaseDurable: { name: string; lag: Histogram }[] = [];
+let lastDurableMs = 0;
+
+function connect(url: string, auth: Record<string, string>, timeoutMs = 30_000): Promise<Socket> {
+  const socket = io(url + NAVIGATION_NAMESPACE, { auth, transports: ['websocket'], reconnection: false, forceNew: true, timeout: timeoutMs });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.close();
+      reject(new Error('connect timeout'));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('connect_error', (err) => {
+      clearTimeout(timer);
+      socket.close();
+      reject(err);
+    });
+  });
+}
+
+function call(socket: Socket, event: string, payload: unknown, timeoutMs = 30_000): Promise<Answer & Record<string, unknown>> {
+  return socket.timeout(timeoutMs).emitWithAck(event, payload) as Promise<Answer & Record<string, unknown>>;
+}
+
+/** Runs `fn` over `items` with at most `concurrency` at once; collects failure messages. */
+async function pool<T>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<void>): Promise<string[]> {
+  const failures: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        await fn(items[i]!, i);
+      } catch (err) {
+        failures.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
+  return failures;
+}
+
+async function setup(cmd: SetupCommand): Promise<void> {
+  const started = performance.now();
+  const center = { lat: cmd.destination.lat, lon: cmd.destination.lon };
+  let observerCount = 0;
+  const failures = await pool(cmd.tokens, cmd.concurrency, async (token, i) => {
+    const index = cmd.firstIndex + i;
+    const angle0 = (2 * Math.PI * index) / cmd.totalNavigators;
+    const socket = await connect(cmd.url, { token });
+    const start = pointOnCircle(center, WALK_RADIUS_M, angle0);
+    const answer = await call(socket, 'session:start', { destinationId: cmd.destination.id, position: { lat: start.lat, lon: start.lon, accuracy: ACCURACY_M } });
+    if (!answer.ok) throw new Error(`session:start: ${answer.error.code} ${answer.error.message}`);
+    const session = answer.session as { id: string };
+    const nav: Nav = {
+      index,
+      socket,
+      sessionId: session.id,
+      shareToken: answer.shareToken as string,
+      observers: [],
+      center,
+      angle0,
+      seq: 0,
+      sendTimes: [],
+      ackTimes: [],
+      inFlight: 0,
+      sinceHeading: 0,
+      scheduled: 0,
+      offsetMs: 0,
+      durableSeq: -1,
+      durablePtr: 0,
+      phaseFirstSeq: [],
+      lastAckedSeq: -2,
+      ranges: [],
+    };
+    socket.on('disconnect', () => disconnects++);
+    socket.on('navigation:durable', (p: { durableSeq: number }) => onDurable(nav, p.durableSeq));
+    for (let k = 0; k < cmd.observersPerNavigator; k++) {
+      const obs = await connect(cmd.url, { shareToken: nav.shareToken });
+      const watched = await call(obs, 'session:observe', { sessionId: nav.sessionId });
+      if (!watched.ok) throw new Error(`session:observe: ${watched.error.code} ${watched.error.message}`);
+      let lastSeen = -1;
+      obs.on('navigation:update', (u: { seq: number }) => {
+        if (u.seq <= lastSeen) return; // a heading update repeats its fix's seq
+        lastSeen = u.seq;
+        const ph = phase;
+        if (!ph) return;
+        ph.observerUpdates++;
+        const sentAt = nav.sendTimes[u.seq];
+        if (sentAt !== undefined && sentAt >= ph.measureFrom) ph.observer.record(performance.now() - sentAt);
+      });
+      obs.on('disconnect', () => disconnects++);
+      nav.observers.push(obs);
+      observerCount++;
+    }
+    navs.push(nav);
+  });
+  send({ type: 'setup-done', navigators: navs.length, observers: observerCount, failures: failures.slice(0, 5), ms: performance.now() - started });
+}
+
+function onDurable(nav: Nav, durableSeq: number): void {
+  const now = performance.now();
+  let p = 0;
+  for (let s = nav.durablePtr; s <= durableSeq; s++) {
+    const ackedAt = nav.ackTimes[s];
+    if (ackedAt === undefined) continue;
+    const lag = Math.max(0, now - ackedAt);
+    durableLag.record(lag);
+    while (p + 1 < nav.phaseFirstSeq.length && nav.phaseFirstSeq[p + 1]! <= s) p++;
+    phaseDurable[p]?.lag.record(lag);
+  }
+  if (durableSeq + 1 > nav.durablePtr) nav.durablePtr = durableSeq + 1;
+  if (durableSeq > nav.durableSeq) nav.durableSeq = durableSeq;
+  lastDurableMs = now;
+}
+
+function noteAcked(nav: Nav, seq: number): void {
+  if (seq === nav.lastAckedSeq + 1 && nav.ranges.length > 0) nav.ranges[nav.ranges.length - 1]![1] = seq;
+  else nav.ranges.push([seq, seq]);
+  nav.lastAckedSeq = seq;
+}
+
+function sendPosition(nav: Nav, ph: Phase): void {
+  const seq = nav.seq++;
+  const angle = nav.angle0 + (seq * STEP_M) / WALK_RADIUS_M;
+  const at = pointOnCircle(nav.center, WALK_RADIUS_M, angle);
+  const sentAt = performance.now();
+  nav.sendTimes[seq] = sentAt;
+  nav.inFlight++;
+  ph.positionsSent++;
+  nav.socket.emit(
+    'position',
+    { sessionId: nav.sessionId, seq, lat: at.lat, lon: at.lon, accuracy: ACCURACY_M, speed: 1.4, recordedAt: Date.now() },
+    (answer: Answer) => {
+      const now = performance.now();
+      nav.inFlight--;
+      if (answer.ok) {
+        if (answer.duplicate) ph.duplicates++;
+        else {
+          ph.positionsAcked++;
+          nav.ackTimes[seq] = now;
+          noteAcked(nav, seq);
+          if (sentAt >= ph.measureFrom) ph.ack.record(now - sentAt);
+          if (now >= ph.measureFrom && now <= ph.endAt) ph.positionsAckedInWindow++;
+          const second = Math.floor((now - ph.startPerf) / 1000);
+          ph.timeline[second] = (ph.timeline[second] ?? 0) + 1;
+        }
+      } else {
+        ph.errors[answer.error.code] = (ph.errors[answer.error.code] ?? 0) + 1;
+      }
+      if (ph.cmd.mode === 'closed' && !ph.stopped) sendNext(nav, ph);
+    },
+  );
+}
+
+function sendHeading(nav: Nav, ph: Phase): void {
+  const seq = Math.max(0, nav.seq - 1);
+  const angle = nav.angle0 + (seq * STEP_M) / WALK_RADIUS_M;
+  // Walking along the circle: the tangent, with a little wobble.
+  const heading = ((((angle * 180) / Math.PI + 90 + Math.sin(seq) * 10) % 360) + 360) % 360;
+  const sentAt = performance.now();
+  nav.inFlight++;
+  nav.socket.emit('heading', { sessionId: nav.sessionId, heading, accuracy: 10, recordedAt: Date.now() }, (answer: Answer) => {
+    const now = performance.now();
+    nav.inFlight--;
+    if (answer.ok) {
+      ph.headingsAcked++;
+      if (sentAt >= ph.measureFrom) ph.headingAck.record(now - sentAt);
+      if (now >= ph.measureFrom && now <= ph.endAt) ph.headingsAckedInWindow++;
+    } else {
+      ph.errors[answer.error.code] = (ph.errors[answer.error.code] ?? 0) + 1;
+    }
+    if (ph.cmd.mode === 'closed' && !ph.stopped) sendNext(nav, ph);
+  });
+}
+
+/** Sends the navigator's next message: a heading after every `headingEvery` positions, else a position. */
+function sendNext(nav: Nav, ph: Phase): void {
+  if (ph.cmd.headingEvery > 0 && nav.sinceHeading >= ph.cmd.headingEvery && nav.seq > 0) {
+    nav.sinceHeading = 0;
+    sendHeading(nav, ph);
+  } else {
+    nav.sinceHeading++;
+    sendPosition(nav, ph);
+  }
+}
+
+async function runPhase(cmd: PhaseCommand): Promise<PhaseStats> {
+  const startPerf = performance.now() + Math.max(0, cmd.startAt - Date.now());
+  const ph: Phase = {
+    cmd,
+    startPerf,
+    measureFrom: startPerf + cmd.warmupMs,
+    endAt: startPerf + cmd.durationMs,
+    stopped: false,
+    positionsSent: 0,
+    positionsAcked: 0,
+    positionsAckedInWindow: 0,
+    headingsAcked: 0,
+    headingsAckedInWindow: 0,
+    duplicates: 0,
+    errors: {},
+    skipped: 0,
+    observerUpdates: 0,
+    ack: new Histogram(),
+    headingAck: new Histogram(),
+    observer: new Histogram(),
+    timeline: [],
+  };
+  const disconnectsBefore = disconnects;
+  await new Promise((r) => setTimeout(r, Math.max(0, startPerf - performance.now())));
+  phase = ph;
+  phaseDurable.push({ name: cmd.name, lag: new Histogram() });
+  for (const nav of navs) nav.phaseFirstSeq.push(nav.seq);
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  const eld = monitorEventLoopDelay({ resolution: 10 });
+  eld.enable();
+
+  let ticker: NodeJS.Timeout | undefined;
+  if (cmd.mode === 'closed') {
+    for (const nav of navs) for (let k = 0; k < cmd.window; k++) sendNext(nav, ph);
+  } else {
+    const periodMs = 1000 / cmd.rate;
+    navs.forEach((nav) => {
+      nav.scheduled = 0;
+      nav.offsetMs = ((nav.index * 0.618034) % 1) * periodMs;
+    });
+    const tick = () => {
+      const now = performance.now();
+      if (now >= ph.endAt) return;
+      for (const nav of navs) {
+        const due = Math.floor(((now - startPerf - nav.offsetMs) * cmd.rate) / 1000) + 1;
+        while (nav.scheduled < due) {
+          nav.scheduled++;
+          if (nav.inFlight >= cmd.maxInFlight) {
+            ph.skipped++;
+            continue;
+          }
+          sendPosition(nav, ph);
+          nav.sinceHeading++;
+          if (cmd.headingEvery > 0 && nav.sinceHeading >= cmd.headingEvery) {
+            nav.sinceHeading = 0;
+            sendHeading(nav, ph);
+          }
+        }
+      }
+    };
+    ticker = setInterval(tick, 2);
+  }
+  await new Promise((r) => setTimeout(r, Math.max(0, ph.endAt - performance.now())));
+  ph.stopped = true;
+  clearInterval(ticker);
+  const graceUntil = performance.now() + 15_000;
+  const inFlight = () => navs.reduce((n, nav) => n + nav.inFlight, 0);
+  while (inFlight() > 0 && performance.now() < graceUntil) await new Promise((r) => setTimeout(r, 20));
+  eld.disable();
+  const cpu = process.cpuUsage(cpu0);
+  const wallMs = performance.now() - wall0;
+  return {
+    name: cmd.name,
+    mode: cmd.mode,
+    windowSeconds: (cmd.durationMs - cmd.warmupMs) / 1000,
+    positionsSent: ph.positionsSent,
+    positionsAcked: ph.positionsAcked,
+    positionsAckedInWindow: ph.positionsAckedInWindow,
+    headingsAcked: ph.headingsAcked,
+    headingsAckedInWindow: ph.headingsAckedInWindow,
+    duplicates: ph.duplicates,
+    errors: ph.errors,
+    unanswered: inFlight(),
+    skipped: ph.skipped,
+    disconnects: disconnects - disconnectsBefore,
+    ack: ph.ack.toJSON(),
+    headingAck: ph.headingAck.toJSON(),
+    observer: ph.observer.toJSON(),
+    observerUpdates: ph.observerUpdates,
+    timeline: Array.from(ph.timeline, (n) => n ?? 0),
+    loaderCpuPct: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
+    loaderEventLoopP99Ms: eld.percentile(99) / 1e6,
+  };
+}
+
+/** Waits until every navigator's durableSeq covers its last acknowledged seq. */
+async function awaitDurable(timeoutMs: number) {
+  const deadline = performance.now() + timeoutMs;
+  const pending = () => navs.filter((n) => n.lastAckedSeq >= 0 && n.durableSeq < n.lastAckedSeq);
+  while (pending().length > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  const left = pending();
+  return {
+    pendingSessions: left.length,
+    pendingPoints: left.reduce((n, nav) => n + (nav.lastAckedSeq - nav.durableSeq), 0),
+    lag: durableLag.toJSON(),
+    lagByPhase: Object.fromEntries(phaseDurable.map((d) => [d.name, d.lag.toJSON()])),
+    lastMs: lastDurableMs,
+  };
+}
+
+function ackedSessions(): AckedSession[] {
+  return navs.map((nav) => {
+    const sorted = [...nav.ranges].sort((a, b) => a[0] - b[0]);
+    const merged: [number, number][] = [];
+    for (const r of sorted) {
+      const last = merged.at(-1);
+      if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+      else merged.push([r[0], r[1]]);
+    }
+    return { sessionId: nav.sessionId, ranges: merged };
+  });
+}
+
+async function idle(cmd: IdleCommand): Promise<void> {
+  const started = performance.now();
+  idleDestination = cmd.destination;
+  const failures = await pool(cmd.tokens, cmd.concurrency, async (token) => {
+    const socket = await connect(cmd.url, { token });
+    idleSockets.push(socket);
+  });
+  send({ type: 'idle-done', connected: idleSockets.length, sessions: 0, failures: failures.slice(0, 5), ms: performance.now() - started });
+}
+
+async function idleSessions(): Promise<void> {
+  const started = performance.now();
+  const dest = idleDestination!;
+  let sessions = 0;
+  const failures = await pool(idleSockets, 50, async (socket) => {
+    const answer = await call(socket, 'session:start', { destinationId: dest.id, position: { lat: dest.lat + 0.005, lon: dest.lon, accuracy: ACCURACY_M } });
+    if (!answer.ok) throw new Error(`session:start: ${answer.error.code} ${answer.error.message}`);
+    sessions++;
+  });
+  send({ type: 'idle-done', connected: idleSockets.length, sessions, failures: failures.slice(0, 5), ms: performance.now() - started });
+}
+
+function closeAll(): void {
+  for (const nav of navs) {
+    nav.socket.close();
+    for (const o of nav.observers) o.close();
+  }
+  for (const s of idleSockets) s.close();
+}
+
+process.on('message', (raw) => {
+  const cmd = raw as LoaderCommand;
+  const run = async () => {
+    switch (cmd.cmd) {
+      case 'setup':
+        return setup(cmd);
+      case 'phase':
+        return send({ type: 'phase-done', stats: await runPhase(cmd) });
+      case 'await-durable':
+        return send({ type: 'durable-done', ...(await awaitDurable(cmd.timeoutMs)) });
+      case 'acked':
+        return send({ type: 'acked', sessions: ackedSessions() });
+      case 'idle':
+        return idle(cmd);
+      case 'idle-sessions':
+        return idleSessions();
+      case 'close':
+        closeAll();
+        setTimeout(() => process.exit(0), 200);
+        return;
+    }
+  };
+  run().catch((err: unknown) => send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }));
+});
+// The orchestrator went away: do not linger.
+process.on('disconnect', () => {
+  closeAll();
+  process.exit(0);
+});
+send({ type: 'ready' });

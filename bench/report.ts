@@ -1,0 +1,161 @@
+/**
+ * Presentation of a benchmark run: the one text table and the small SVG latency chart.
+ */
+import { Histogram, type PhaseStats } from './common.js';
+
+export interface PhaseSummary {
+  name: string;
+  mode: 'rate' | 'closed';
+  offeredPerSec: number | null;
+  positionsPerSec: number;
+  headingsPerSec: number;
+  ackP50Ms: number;
+  ackP95Ms: number;
+  ackP99Ms: number;
+  ackMaxMs: number;
+  headingAckP99Ms: number;
+  observerP50Ms: number;
+  observerP99Ms: number;
+  observerUpdates: number;
+  /** Ack → `navigation:durable` covering it, at the navigator (real server only). */
+  durableP50Ms: number | null;
+  durableP99Ms: number | null;
+  errors: Record<string, number>;
+  unanswered: number;
+  skipped: number;
+  disconnects: number;
+  serverCpuPct: number;
+  pgCpuPct: number | null;
+  serverRssMB: number;
+  loaderCpuPct: number;
+  loaderEventLoopP99Ms: number;
+  timeline: number[];
+  /** Percentile curves for the chart. */
+  ackCurve: [number, number][];
+  observerCurve: [number, number][];
+}
+
+const CURVE_POINTS = [1, 10, 25, 50, 75, 90, 95, 99, 99.9];
+const r1 = (v: number) => Math.round(v * 10) / 10;
+const r2 = (v: number) => Math.round(v * 100) / 100;
+
+export function summarizePhase(
+  stats: PhaseStats,
+  extra: { offeredPerSec: number | null; serverCpuPct: number; pgCpuPct: number | null; serverRssMB: number },
+): PhaseSummary {
+  const ack = Histogram.from(stats.ack);
+  const obs = Histogram.from(stats.observer);
+  const headingAck = Histogram.from(stats.headingAck);
+  return {
+    name: stats.name,
+    mode: stats.mode,
+    offeredPerSec: extra.offeredPerSec,
+    positionsPerSec: Math.round(stats.positionsAckedInWindow / stats.windowSeconds),
+    headingsPerSec: Math.round(stats.headingsAckedInWindow / stats.windowSeconds),
+    ackP50Ms: r2(ack.percentile(50)),
+    ackP95Ms: r2(ack.percentile(95)),
+    ackP99Ms: r2(ack.percentile(99)),
+    ackMaxMs: r2(ack.max),
+    headingAckP99Ms: r2(headingAck.percentile(99)),
+    observerP50Ms: r2(obs.percentile(50)),
+    observerP99Ms: r2(obs.percentile(99)),
+    observerUpdates: stats.observerUpdates,
+    durableP50Ms: null,
+    durableP99Ms: null,
+    errors: stats.errors,
+    unanswered: stats.unanswered,
+    skipped: stats.skipped,
+    disconnects: stats.disconnects,
+    serverCpuPct: r1(extra.serverCpuPct),
+    pgCpuPct: extra.pgCpuPct === null ? null : r1(extra.pgCpuPct),
+    serverRssMB: r1(extra.serverRssMB),
+    loaderCpuPct: r1(stats.loaderCpuPct),
+    loaderEventLoopP99Ms: r2(stats.loaderEventLoopP99Ms),
+    timeline: stats.timeline,
+    ackCurve: CURVE_POINTS.map((p) => [p, r2(ack.percentile(p))]),
+    observerCurve: CURVE_POINTS.map((p) => [p, r2(obs.percentile(p))]),
+  };
+}
+
+const fmt = (v: number | null | undefined, digits = 1): string => {
+  if (v === null || v === undefined || Number.isNaN(v)) return 'n/a';
+  return v >= 1000 ? Math.round(v).toLocaleString('en-US') : v.toFixed(digits);
+};
+const errs = (e: Record<string, number>) => {
+  const list = Object.entries(e);
+  return list.length === 0 ? '0' : list.map(([k, v]) => `${k}:${v}`).join(' ');
+};
+
+export interface Column {
+  title: string;
+  phase?: PhaseSummary;
+}
+
+/** Rows × columns (baseline/server × phases), plus a footer of single values. */
+export function formatTable(columns: Column[], footer: [string, string][]): string {
+  const rows: [string, (p: PhaseSummary) => string][] = [
+    ['mode', (p) => (p.mode === 'rate' ? `open loop, ${fmt(p.offeredPerSec, 0)} pos/s offered` : 'closed loop (max)')],
+    ['positions/s acked', (p) => fmt(p.positionsPerSec, 0)],
+    ['headings/s acked', (p) => fmt(p.headingsPerSec, 0)],
+    ['ack p50 / p95 / p99 ms', (p) => `${fmt(p.ackP50Ms, 2)} / ${fmt(p.ackP95Ms, 2)} / ${fmt(p.ackP99Ms, 2)}`],
+    ['ack max ms', (p) => fmt(p.ackMaxMs, 1)],
+    ['emit→observer p50 / p99 ms', (p) => `${fmt(p.observerP50Ms, 2)} / ${fmt(p.observerP99Ms, 2)}`],
+    ['durable lag p50 / p99 ms', (p) => (p.durableP99Ms === null ? 'n/a' : `${fmt(p.durableP50Ms, 1)} / ${fmt(p.durableP99Ms, 1)}`)],
+    ['errors / unanswered / skipped', (p) => `${errs(p.errors)} / ${p.unanswered} / ${p.skipped}`],
+    ['server CPU % (of one core)', (p) => fmt(p.serverCpuPct, 0)],
+    ['PostgreSQL backends CPU %', (p) => fmt(p.pgCpuPct, 0)],
+    ['server RSS MB (end of phase)', (p) => fmt(p.serverRssMB, 0)],
+    ['load generator CPU % / loop p99 ms', (p) => `${fmt(p.loaderCpuPct, 0)} / ${fmt(p.loaderEventLoopP99Ms, 1)}`],
+  ];
+  const cells: string[][] = [['', ...columns.map((c) => c.title)]];
+  for (const [label, get] of rows) cells.push([label, ...columns.map((c) => (c.phase ? get(c.phase) : '—'))]);
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
+  const line = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(' │ ');
+  const sep = widths.map((w) => '─'.repeat(w)).join('─┼─');
+  const out = [line(cells[0]!), sep, ...cells.slice(1).map(line)];
+  if (footer.length > 0) {
+    const fw = Math.max(...footer.map(([k]) => k.length));
+    out.push(sep, ...footer.map(([k, v]) => `${k.padEnd(fw)}  ${v}`));
+  }
+  return out.join('\n');
+}
+
+/** A small SVG: ack and emit→observer latency percentile curves (log ms) of each measured phase. */
+export function latencySvg(series: { label: string; points: [number, number][] }[], title: string): string {
+  const W = 720;
+  const H = 360;
+  const m = { l: 60, r: 220, t: 36, b: 44 };
+  const pw = W - m.l - m.r;
+  const ph = H - m.t - m.b;
+  const xs = CURVE_POINTS;
+  const all = series.flatMap((s) => s.points.map(([, v]) => v)).filter((v) => Number.isFinite(v) && v > 0);
+  const lo = Math.max(0.01, 10 ** Math.floor(Math.log10(Math.min(...all, 1))));
+  const hi = 10 ** Math.ceil(Math.log10(Math.max(...all, 10)));
+  const x = (p: number) => m.l + (xs.indexOf(p) / (xs.length - 1)) * pw;
+  const y = (v: number) => m.t + ph - ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * ph;
+  const colors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f'];
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${m.l}" y="20" font-size="13" font-weight="bold">${esc(title)}</text>`,
+  ];
+  for (let d = Math.log10(lo); d <= Math.log10(hi) + 1e-9; d++) {
+    const v = 10 ** d;
+    parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${m.l - 6}" y="${y(v) + 4}" text-anchor="end">${v >= 1 ? v : v.toFixed(2)} ms</text>`);
+  }
+  for (const p of xs) parts.push(`<text x="${x(p)}" y="${m.t + ph + 16}" text-anchor="middle">p${p}</text>`);
+  parts.push(`<text x="${m.l + pw / 2}" y="${H - 8}" text-anchor="middle">percentile</text>`);
+  series.forEach((s, i) => {
+    const pts = s.points.filter(([, v]) => Number.isFinite(v));
+    if (pts.length === 0) return;
+    const color = colors[i % colors.length];
+    const dash = /observer/.test(s.label) ? ' stroke-dasharray="5,3"' : '';
+    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${pts.map(([p, v]) => `${x(p)},${y(v)}`).join(' ')}"/>`);
+    parts.push(`<line x1="${m.l + pw + 14}" x2="${m.l + pw + 38}" y1="${m.t + 8 + i * 18}" y2="${m.t + 8 + i * 18}" stroke="${color}" stroke-width="2"${dash}/>`);
+    parts.push(`<text x="${m.l + pw + 44}" y="${m.t + 12 + i * 18}">${esc(s.label)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}
