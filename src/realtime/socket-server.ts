@@ -139,6 +139,8 @@ export function attachRealtime(
   nsp.on('connection', (socket: NavSocket) => {
     const kind = socket.data.userId ? 'user' : 'share';
     hooks.connected?.(kind);
+    // A recovered socket is back in its rooms; the drop was announced as a departure, so announce the return.
+    if (socket.recovered) for (const sessionId of socket.data.observing) announceObservers(sessionId);
     const bucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst, Date.now());
     const slog = log.child({ socketId: socket.id, userId: socket.data.userId ?? undefined });
 
