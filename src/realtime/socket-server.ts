@@ -174,6 +174,7 @@ export function attachRealtime(
         return { snapshot: { ...partial, observers } };
       },
       'session:unobserve': async (p: { sessionId: string }) => {
+        if (!socket.data.observing.includes(p.sessionId)) return {}; // nothing to leave, nothing to announce
         await socket.leave(rooms.observers(p.sessionId));
         if (!socket.data.navigating.includes(p.sessionId)) await socket.leave(rooms.session(p.sessionId));
         socket.data.observing = socket.data.observing.filter((id) => id !== p.sessionId);
