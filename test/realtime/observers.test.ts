@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { solveInverse } from '../../src/navigation/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { call, connect, newUser, next, tokenFor, type NavClient } from '../helpers/client.js';
-import { collect, emitRaw, expectError, ok, query, seededDestination, sleep, startSession, waitFor, type SeededDestination } from './support.js';
+import { collect, expectError, ok, query, seededDestination, sleep, startSession, waitFor, type SeededDestination } from './support.js';
 
 const SHARE_TTL_S = 2;
 
@@ -166,8 +166,12 @@ describe('authorization', () => {
     // And the intruder got no update of it.
     const leaked = collect(intruder, 'navigation:update');
     ok(await call(nav, 'position', { sessionId, seq: 0, lat: 37.5, lon: 127 }));
-    await emitRaw(intruder, 'session:unobserve', { sessionId }); // a round trip: anything sent before it has arrived
+    // Unobserving a session it does not observe is a no-op: the room hears nothing about it.
+    const counts = collect(nav, 'session:observers');
+    ok(await call(intruder, 'session:unobserve', { sessionId })); // also a round trip: anything sent before it has arrived
+    ok(await call(nav, 'session:unobserve', { sessionId })); // a round trip on the navigator's socket
     expect(leaked).toEqual([]);
+    expect(counts).toEqual([]);
   });
 });
 
