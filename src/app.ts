@@ -1,8 +1,11 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
+import { registerApi } from './http/api/index.js';
 import { registerHealthRoutes, withTimeout, type ReadinessCheck } from './http/health.js';
 import { createAuth, resolveJwtSecret, type Auth } from './auth.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { OrmApiStore } from './persistence/api-store.js';
 import { resolveDatabase, type DatabaseTarget } from './persistence/database.js';
 import { User } from './persistence/entities/index.js';
 import { OrmNavigationStore } from './persistence/navigation-store.js';
@@ -112,6 +115,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     writes: async () => store.health(),
   };
   registerHealthRoutes(http, readiness);
+  const metrics = createMetrics();
+  metrics.register(http);
+  store.buffer.onFlush(metrics.flushed);
+  registerApi(http, { store: new OrmApiStore(ormReady), auth, log });
 
   const realtime = attachRealtime(
     http.server,
@@ -120,6 +127,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       auth,
       log: log.child({ component: 'realtime' }),
       userExists: async (id) => (await ormReady.em.fork().count(User, { id })) > 0,
+      hooks: metrics.realtimeHooks,
     },
     {
       maxMessageBytes: config.maxMessageBytes,
@@ -130,6 +138,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ...(redis ? { adapter: redisStreamsAdapter(redis, config.redisPrefix) } : {}),
     },
   );
+  metrics.observe({ bufferedPoints: () => store.buffer.bufferedPoints, activeRuntimes: () => realtime.service.activeRuntimes });
 
   let closing: Promise<void> | undefined;
   const close = () =>

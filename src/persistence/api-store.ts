@@ -1,0 +1,240 @@
+import { IsolationLevel, UniqueConstraintViolationException, type MikroORM } from '@mikro-orm/postgresql';
+import {
+  ApiStoreUnavailableError,
+  type ApiStore,
+  type DestinationChanges,
+  type DestinationRow,
+  type FeedbackRow,
+  type NewDestination,
+  type Page,
+  type PageRequest,
+  type SessionRow,
+  type TrackColumn,
+  type TrackPointRow,
+  type TrackReader,
+} from '../http/api/ports.js';
+import type { SessionStatus } from '../contracts/index.js';
+import {
+  DEFAULT_ARRIVAL_RADIUS_M,
+  Destination,
+  Feedback,
+  NavigationSession,
+  User,
+  type IDestination,
+  type IFeedback,
+} from './entities/index.js';
+import { isUnavailable, toSessionRecord } from './navigation-store.js';
+
+function toDestinationRow(d: IDestination): DestinationRow {
+  return {
+    id: d.id,
+    name: d.name,
+    description: d.description ?? null,
+    lat: d.latitude,
+    lon: d.longitude,
+    address: d.address ?? null,
+    arrivalRadiusM: d.arrivalRadiusM,
+    isActive: d.isActive,
+    createdBy: d.createdBy?.id ?? null,
+  };
+}
+
+function toFeedbackRow(f: IFeedback): FeedbackRow {
+  return {
+    id: f.id,
+    sessionId: f.session.id,
+    userId: f.user.id,
+    rating: f.rating,
+    comment: f.comment ?? null,
+    createdAt: f.createdAt,
+  };
+}
+
+/** Runs a storage call, turning "database unreachable" errors into ApiStoreUnavailableError. */
+async function guard<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (isUnavailable(err)) throw new ApiStoreUnavailableError(err instanceof Error ? err.message : String(err));
+    throw err;
+  }
+}
+
+const TRACK_COLUMNS: Record<TrackColumn, { sql: string; read(v: unknown): unknown }> = {
+  lat: { sql: 'latitude', read: Number },
+  lon: { sql: 'longitude', read: Number },
+  accuracyM: { sql: 'accuracy', read: (v) => (v == null ? null : Number(v)) },
+  headingDeg: { sql: 'heading', read: (v) => (v == null ? null : Number(v)) },
+  distanceM: { sql: 'distance_to_target', read: (v) => (v == null ? null : Number(v)) },
+  bearingDeg: { sql: 'bearing', read: (v) => (v == null ? null : Number(v)) },
+  relativeAngleDeg: { sql: 'relative_angle', read: (v) => (v == null ? null : Number(v)) },
+  recordedAt: { sql: 'recorded_at', read: (v) => (v instanceof Date ? v : new Date(String(v))) },
+};
+
+/** The REST API's storage over MikroORM: a forked EntityManager per call. */
+export class OrmApiStore implements ApiStore {
+  constructor(private readonly orm: MikroORM) {}
+
+  userExists(userId: string): Promise<boolean> {
+    return guard(async () => (await this.orm.em.fork().count(User, { id: userId })) > 0);
+  }
+
+  listActiveDestinations(page: PageRequest): Promise<Page<DestinationRow>> {
+    return guard(async () => {
+      const [rows, total] = await this.orm.em.fork().findAndCount(
+        Destination,
+        { isActive: true },
+        { orderBy: { name: 'asc', id: 'asc' }, limit: page.limit, offset: page.offset },
+      );
+      return { items: rows.map(toDestinationRow), total };
+    });
+  }
+
+  activeDestinationCoordinates(): Promise<{ id: string; lat: number; lon: number }[]> {
+    return guard(async () => {
+      const rows = await this.orm.em
+        .fork()
+        .getConnection()
+        .execute<{ id: string; latitude: string; longitude: string }[]>(
+          'select id, latitude, longitude from destinations where is_active',
+        );
+      return rows.map((r) => ({ id: r.id, lat: Number(r.latitude), lon: Number(r.longitude) }));
+    });
+  }
+
+  destinationsByIds(ids: readonly string[]): Promise<DestinationRow[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return guard(async () => (await this.orm.em.fork().find(Destination, { id: { $in: [...ids] } })).map(toDestinationRow));
+  }
+
+  getDestination(id: string): Promise<DestinationRow | null> {
+    return guard(async () => {
+      const d = await this.orm.em.fork().findOne(Destination, { id });
+      return d ? toDestinationRow(d) : null;
+    });
+  }
+
+  createDestination(input: NewDestination): Promise<DestinationRow> {
+    return guard(async () => {
+      const em = this.orm.em.fork();
+      const d = em.create(Destination, {
+        name: input.name,
+        description: input.description,
+        latitude: input.lat,
+        longitude: input.lon,
+        address: input.address,
+        arrivalRadiusM: input.arrivalRadiusM ?? DEFAULT_ARRIVAL_RADIUS_M,
+        isActive: true,
+        createdBy: input.createdBy,
+      });
+      await em.flush();
+      return toDestinationRow(d);
+    });
+  }
+
+  updateDestination(id: string, changes: DestinationChanges): Promise<DestinationRow | null> {
+    return guard(async () => {
+      const em = this.orm.em.fork();
+      const d = await em.findOne(Destination, { id });
+      if (!d) return null;
+      if (changes.name !== undefined) d.name = changes.name;
+      if (changes.description !== undefined) d.description = changes.description;
+      if (changes.lat !== undefined) d.latitude = changes.lat;
+      if (changes.lon !== undefined) d.longitude = changes.lon;
+      if (changes.address !== undefined) d.address = changes.address;
+      if (changes.arrivalRadiusM !== undefined) d.arrivalRadiusM = changes.arrivalRadiusM;
+      if (changes.isActive !== undefined) d.isActive = changes.isActive;
+      await em.flush();
+      return toDestinationRow(d);
+    });
+  }
+
+  listSessions(userId: string, filter: PageRequest & { status?: SessionStatus }): Promise<Page<SessionRow>> {
+    return guard(async () => {
+      const [rows, total] = await this.orm.em.fork().findAndCount(
+        NavigationSession,
+        { user: userId, ...(filter.status ? { status: filter.status } : {}) },
+        { orderBy: { startedAt: 'desc', id: 'desc' }, limit: filter.limit, offset: filter.offset },
+      );
+      return { items: rows.map(toSessionRecord), total };
+    });
+  }
+
+  getSession(id: string): Promise<SessionRow | null> {
+    return guard(async () => {
+      const s = await this.orm.em.fork().findOne(NavigationSession, { id });
+      return s ? toSessionRecord(s) : null;
+    });
+  }
+
+  countPoints(sessionId: string): Promise<number> {
+    return guard(async () => {
+      const rows = await this.orm.em
+        .fork()
+        .getConnection()
+        .execute<{ n: string }[]>('select count(*) as n from navigation_points where session_id = ?', [sessionId]);
+      return Number(rows[0]?.n ?? 0);
+    });
+  }
+
+  async openTrack(sessionId: string, options: { consistent: boolean }): Promise<TrackReader> {
+    const em = this.orm.em.fork();
+    let inTransaction = false;
+    if (options.consistent) {
+      await guard(() => em.begin({ isolationLevel: IsolationLevel.REPEATABLE_READ, readOnly: true }));
+      inTransaction = true;
+    }
+    const exec = <T>(sql: string, params: unknown[]): Promise<T> =>
+      guard(async () => (await em.getConnection().execute(sql, params, 'all', inTransaction ? em.getTransactionContext() : undefined)) as T);
+    return {
+      async count() {
+        const rows = await exec<{ n: string }[]>('select count(*) as n from navigation_points where session_id = ?', [sessionId]);
+        return Number(rows[0]?.n ?? 0);
+      },
+      async *pages<C extends TrackColumn>(columns: readonly C[], pageSize: number) {
+        const select = ['seq', ...columns.map((c) => TRACK_COLUMNS[c].sql)].join(', ');
+        let after = -1;
+        for (;;) {
+          const rows = await exec<Record<string, unknown>[]>(
+            `select ${select} from navigation_points where session_id = ? and seq > ? order by seq limit ?`,
+            [sessionId, after, pageSize],
+          );
+          if (rows.length === 0) return;
+          yield rows.map((row) => {
+            const point: Record<string, unknown> = { seq: Number(row.seq) };
+            for (const c of columns) point[c] = TRACK_COLUMNS[c].read(row[TRACK_COLUMNS[c].sql]);
+            return point as Pick<TrackPointRow, 'seq' | C>;
+          });
+          if (rows.length < pageSize) return;
+          after = Number(rows[rows.length - 1]!.seq);
+        }
+      },
+      async close() {
+        if (!inTransaction) return;
+        inTransaction = false;
+        await em.rollback().catch(() => {});
+      },
+    };
+  }
+
+  getFeedback(sessionId: string): Promise<FeedbackRow | null> {
+    return guard(async () => {
+      const f = await this.orm.em.fork().findOne(Feedback, { session: sessionId });
+      return f ? toFeedbackRow(f) : null;
+    });
+  }
+
+  createFeedback(input: { sessionId: string; userId: string; rating: number; comment: string | null }): Promise<FeedbackRow | null> {
+    return guard(async () => {
+      const em = this.orm.em.fork();
+      const f = em.create(Feedback, { session: input.sessionId, user: input.userId, rating: input.rating, comment: input.comment });
+      try {
+        await em.flush();
+      } catch (err) {
+        if (err instanceof UniqueConstraintViolationException) return null;
+        throw err;
+      }
+      return toFeedbackRow(f);
+    });
+  }
+}
