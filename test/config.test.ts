@@ -162,3 +162,12 @@ describe('.env.example', () => {
     expect(loadConfig(env)).toEqual(loadConfig({}));
   });
 });
+
+describe('README.md', () => {
+  it('has every variable in its configuration table', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const rows = new Set([...text.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((m) => m[1]));
+    expect(Object.keys(envSchema.shape).filter((k) => !rows.has(k))).toEqual([]);
+  });
+});
