@@ -3,28 +3,20 @@
  * tests. The token is the last line of stdout, alone on it; diagnostics go to stderr.
  */
 import { parseArgs } from 'node:util';
-import { createAuth, resolveJwtSecret } from '../auth.js';
-import { loadConfig } from '../config.js';
-import { resolveDatabase } from '../persistence/database.js';
-import { User } from '../persistence/entities/index.js';
-import { initOrm } from '../persistence/orm.js';
+import { openCliDatabase, signTokenForEmail } from './context.js';
 
 const { values } = parseArgs({
   options: { email: { type: 'string', default: 'test@arway.com' }, ttl: { type: 'string' } },
 });
-const config = loadConfig();
-const db = await resolveDatabase(config, { keepProcessAlive: false });
-const orm = await initOrm({ url: db.url, poolMax: 1, logger: () => {} });
+const cli = await openCliDatabase();
 try {
-  const user = await orm.em.fork().findOne(User, { email: values.email! });
-  if (!user) {
+  const signed = await signTokenForEmail(cli, values.email!, values.ttl ? Number(values.ttl) : undefined);
+  if (!signed) {
     console.error(`no user with email ${values.email} (run the seeder: npm run seed)`);
     process.exitCode = 1;
   } else {
-    const auth = createAuth(await resolveJwtSecret(config), values.ttl ? Number(values.ttl) : config.jwtTtlSeconds);
-    process.stdout.write((await auth.signUserToken(user.id)) + '\n');
+    process.stdout.write(signed.token + '\n');
   }
 } finally {
-  await orm.close(true);
-  await db.stop();
+  await cli.close();
 }
