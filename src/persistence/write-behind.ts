@@ -161,7 +161,8 @@ export class WriteBehindBuffer {
   private schedule(soon = false): void {
     if (this.closed && this.queue.length === 0) return;
     if (this.flushing) return; // the running flush reschedules when it ends
-    const now = soon || this.queuedPoints >= this.options.flushMaxPoints;
+    // While writes fail, every retry waits for the backoff, however full the queue or urgent the item.
+    const now = this.backoffMs === 0 && (soon || this.queuedPoints >= this.options.flushMaxPoints);
     if (now) {
       clearTimeout(this.timer);
       this.timer = undefined;
