@@ -180,7 +180,8 @@ export class WriteBehindBuffer {
     if (this.queue.length === 0) return Promise.resolve();
     this.flushing = this.flushOnce().finally(() => {
       this.flushing = undefined;
-      if (this.queue.length > 0) this.schedule();
+      // A session close queued meanwhile is still urgent (its `session:end` is waiting for the commit).
+      if (this.queue.length > 0) this.schedule(this.queue.some((item) => item.kind === 'close'));
     });
     return this.flushing;
   }
