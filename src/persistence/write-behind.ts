@@ -71,6 +71,7 @@ export class WriteBehindBuffer {
   }
 
   capacity(): number {
+    if (this.closed) return 0; // enqueue refuses everything now: callers check capacity before changing state
     return Math.max(0, this.options.bufferMaxPoints - this.bufferedPoints);
   }
 
