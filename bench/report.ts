@@ -20,6 +20,8 @@ export interface PhaseSummary {
   /** Ack → `navigation:durable` covering it, at the navigator (real server only). */
   durableP50Ms: number | null;
   durableP99Ms: number | null;
+  /** Write-behind flushes in the phase (from the server's /metrics), null for the baseline. */
+  flush: { perSec: number; meanBatchPoints: number; meanMs: number; busyPct: number } | null;
   errors: Record<string, number>;
   unanswered: number;
   skipped: number;
@@ -62,6 +64,7 @@ export function summarizePhase(
     observerUpdates: stats.observerUpdates,
     durableP50Ms: null,
     durableP99Ms: null,
+    flush: null,
     errors: stats.errors,
     unanswered: stats.unanswered,
     skipped: stats.skipped,
@@ -101,6 +104,7 @@ export function formatTable(columns: Column[], footer: [string, string][]): stri
     ['ack max ms', (p) => fmt(p.ackMaxMs, 1)],
     ['emit→observer p50 / p99 ms', (p) => `${fmt(p.observerP50Ms, 2)} / ${fmt(p.observerP99Ms, 2)}`],
     ['durable lag p50 / p99 ms', (p) => (p.durableP99Ms === null ? 'n/a' : `${fmt(p.durableP50Ms, 1)} / ${fmt(p.durableP99Ms, 1)}`)],
+    ['flushes/s, mean points, mean ms', (p) => (p.flush ? `${fmt(p.flush.perSec, 1)}, ${p.flush.meanBatchPoints}, ${fmt(p.flush.meanMs, 1)}` : 'n/a')],
     ['errors / unanswered / skipped', (p) => `${errs(p.errors)} / ${p.unanswered} / ${p.skipped}`],
     ['server CPU % (of one core)', (p) => fmt(p.serverCpuPct, 0)],
     ['PostgreSQL backends CPU %', (p) => fmt(p.pgCpuPct, 0)],

@@ -364,16 +364,40 @@ async function inspectorHeap(wsUrl: string): Promise<{ heapUsedMB: number; rssMB
   }
 }
 
-/** GET /metrics of the server when it has one: heap used, bytes. */
-async function metricsHeap(url: string): Promise<number | null> {
+/** GET /metrics of the server when it has one (the baseline has none): the Prometheus text or null. */
+async function scrape(url: string): Promise<string | null> {
   try {
     const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(3_000) });
-    if (!res.ok) return null;
-    const m = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})?\s+([0-9.e+]+)/m.exec(await res.text());
-    return m ? Number(m[1]) : null;
+    return res.ok ? await res.text() : null;
   } catch {
     return null;
   }
+}
+
+/** The value of an unlabelled sample (`name value`) in Prometheus text, or null. */
+function sample(text: string | null, name: string): number | null {
+  if (!text) return null;
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([-0-9.e+]+)`, 'm').exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+/** Write-behind flushes between two scrapes: count, mean batch (points), mean duration (ms). */
+function flushDelta(before: string | null, after: string | null, seconds: number): PhaseSummary['flush'] {
+  const d = (name: string) => {
+    const a = sample(after, name);
+    const b = sample(before, name);
+    return a === null || b === null ? null : a - b;
+  };
+  const count = d('arway_flush_duration_seconds_count');
+  const sumS = d('arway_flush_duration_seconds_sum');
+  const points = d('arway_flush_batch_points_sum');
+  if (count === null || sumS === null || points === null) return null;
+  return {
+    perSec: Math.round((count / seconds) * 10) / 10,
+    meanBatchPoints: count ? Math.round(points / count) : 0,
+    meanMs: count ? Math.round((sumS / count) * 10_000) / 10 : 0,
+    busyPct: Math.round((sumS / seconds) * 1000) / 10,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -430,7 +454,7 @@ async function startBaseline(o: Options, runDir: string, inspect: boolean): Prom
     pipeOutput(child, 'baseline', (line) => {
       const dbg = /Debugger listening on (ws:\/\/\S+)/.exec(line);
       if (dbg) return (inspectorUrl = dbg[1]!);
-      if (/^For help, see|^Debugger attached/.test(line)) return line;
+      if (/^For help, see|^Debugger (attached|ending)|^Waiting for the debugger/.test(line)) return line;
       if (line.startsWith('{"listening"')) {
         clearTimeout(timer);
         r((JSON.parse(line) as { listening: number }).listening);
@@ -493,7 +517,7 @@ async function startServer(o: Options, runDir: string, tmp: string, db: Database
   pipeOutput(child, 'server', (line) => {
     const dbg = /Debugger listening on (ws:\/\/\S+)/.exec(line);
     if (dbg) return (inspectorUrl = dbg[1]!);
-    if (/^For help, see|^Debugger attached/.test(line)) return line;
+    if (/^For help, see|^Debugger (attached|ending)|^Waiting for the debugger/.test(line)) return line;
     return undefined;
   });
   const url = `http://127.0.0.1:${port}`;
@@ -620,6 +644,8 @@ async function loadTarget(o: Options, target: Target, tokens: string[], destinat
       const cpu = cpuMeter(pid);
       const pgCpu = await pgCpuMeter(db?.admin ?? null, db?.name ?? null);
       const windowStart = monotonicUs() + Math.max(0, startAt - Date.now()) * 1000;
+      const metricsBefore = await scrape(target.url);
+      const phaseStarted = performance.now();
       const results = await Promise.all(
         loaders.map((l) =>
           l.request(
@@ -641,6 +667,7 @@ async function loadTarget(o: Options, target: Target, tokens: string[], destinat
         ),
       );
       const serverCpuPct = cpu();
+      const flush = flushDelta(metricsBefore, await scrape(target.url), (performance.now() - phaseStarted) / 1000);
       phaseWindows[target.kind].push([windowStart, windowStart + o.durationS * 1_000_000]);
       const pgCpuPct = await pgCpu();
       const merged = mergePhaseStats(results.map((r) => r.stats));
@@ -650,6 +677,7 @@ async function loadTarget(o: Options, target: Target, tokens: string[], destinat
         pgCpuPct,
         serverRssMB: procMemMB(pid).rss,
       });
+      summary.flush = flush;
       phases.push(summary);
       phaseStats.push(merged);
       console.log(
@@ -657,7 +685,7 @@ async function loadTarget(o: Options, target: Target, tokens: string[], destinat
       );
     }
     const mem = procMemMB(pid);
-    const heapFromMetrics = await metricsHeap(target.url);
+    const heapFromMetrics = sample(await scrape(target.url), 'nodejs_heap_size_used_bytes');
     const result: TargetResult = {
       kind: target.kind,
       setupMs,
