@@ -124,7 +124,7 @@ export class OrmNavigationStore implements NavigationStore {
     return guard(async () => {
       const s = await this.orm.em.fork().findOne(NavigationSession, { id });
       if (!s) return null;
-      this.buffer.noteDurable(s.id, s.lastSeq);
+      if (s.status === 'active') this.buffer.noteDurable(s.id, s.lastSeq); // closed ones are not tracked
       return toSessionRecord(s);
     });
   }

@@ -341,6 +341,11 @@ export class WriteBehindBuffer {
         for (const l of this.durableListeners) l(sessionId, seq);
       }
     }
-    for (const item of result.closes) if (item.kind === 'close') item.done.resolve();
+    for (const item of result.closes) {
+      if (item.kind !== 'close') continue;
+      // Nothing more is accepted for a closed session: stop tracking it (the map would grow forever).
+      this.forget(item.close.sessionId);
+      item.done.resolve();
+    }
   }
 }

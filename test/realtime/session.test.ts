@@ -253,6 +253,11 @@ describe('session:end', () => {
         expect(Number(row!.end_longitude)).toBeCloseTo(fixes.at(-1)!.lon, 8);
         expect(Number(row!.total_distance)).toBeCloseTo(expectedTotal, 2);
 
+        // The write-behind buffer stops tracking a closed session (observing it does not bring it back).
+        expect(t.app.store.durableSeq(sessionId)).toBe(-1);
+        ok(await call(observer, 'session:observe', { sessionId }));
+        expect(t.app.store.durableSeq(sessionId)).toBe(-1);
+
         const again = await call(nav, 'session:end', { sessionId, status });
         expect(again.ok).toBe(false);
         if (!again.ok) expect(again.error.code).toBe('SESSION_CLOSED');
