@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BATCH_POINTS, MAX_CLOCK_SKEW_MS } from '../../src/contracts/index.js';
+import { MAX_WIRE_ISSUES } from '../../src/realtime/errors.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { call, connect, next, tokenFor, type NavClient } from '../helpers/client.js';
 import { countRows, disconnected, emitNoAck, emitRaw, expectError, ok, seededDestination, settle, startSession } from './support.js';
@@ -43,6 +44,7 @@ const cases: Case[] = [
   { name: 'a null payload', event: 'position', payload: () => null },
   { name: 'an array payload', event: 'position', payload: () => [valid()] },
   { name: 'a boolean payload', event: 'heading', payload: () => true },
+  { name: 'a binary payload', event: 'position', payload: () => new Uint8Array([1, 2, 3]) },
   // Shape.
   { name: 'missing sessionId', event: 'position', payload: () => ({ seq: 1, lat: 37.5, lon: 127 }), path: 'sessionId' },
   { name: 'missing seq', event: 'position', payload: () => ({ sessionId, lat: 37.5, lon: 127 }), path: 'seq' },
@@ -132,6 +134,15 @@ describe('bad inputs: VALIDATION_FAILED with zod issues, nothing stored, still c
     expect('update' in answer && answer.update.seq).toBe(1);
     const resumed = ok(await call(nav, 'session:resume', { sessionId }));
     expect(resumed.lastSeq).toBe(1);
+  });
+});
+
+describe('a payload with very many problems', () => {
+  it(`answers at most MAX_WIRE_ISSUES issues and says how many more there were`, async () => {
+    const bad = Array.from({ length: MAX_BATCH_POINTS }, (_, i) => ({ seq: i + 1, lat: 91, lon: 181 }));
+    const error = expectError(await emitRaw(nav, 'position:batch', { sessionId, points: bad }), 'VALIDATION_FAILED');
+    expect(error.issues).toHaveLength(MAX_WIRE_ISSUES);
+    expect(error.message).toContain(`(+${2 * MAX_BATCH_POINTS - 1} more)`);
   });
 });
 
