@@ -239,7 +239,8 @@ export class NavigationService {
     if (!destination) throw new WireFailure('NOT_FOUND', 'destination not found');
     const stored = await this.store.loadPoints(sessionId, { lastN: SNAPSHOT_TRACK_LIMIT });
     const durableSeq = this.store.durableSeq(sessionId);
-    let last = rt?.last ?? null;
+    // The durable seq as of now, not as of when that update was computed.
+    let last = rt?.last ? { ...rt.last, durableSeq: Math.max(durableSeq, rt.last.durableSeq) } : null;
     const lastStored = stored.at(-1);
     if (!last && lastStored) {
       last = {

@@ -81,6 +81,7 @@ describe('observing', () => {
     expect(snapshot.destination.id).toBe(cafe.id);
     expect(snapshot.observers).toBe(1);
     expect(snapshot.last?.seq).toBe(0);
+    expect(snapshot.last?.durableSeq).toBe(0); // as of now, not as of when the update was computed
     expect(snapshot.last?.distance).toBeCloseTo(solveInverse(37.5101, 127.028, cafe.lat, cafe.lon).distanceM, 6);
     expect(snapshot.track).toEqual([{ seq: 0, lat: 37.5101, lon: 127.028, recordedAt: new Date(t0).toISOString() }]);
 
