@@ -146,6 +146,17 @@ describe('a payload with very many problems', () => {
   });
 });
 
+describe('a payload nested 30 000 levels deep', () => {
+  it('is refused like any other bad payload (sent as a raw packet: the client library cannot serialise it)', async () => {
+    const depth = 30_000; // 60 kB: under MAX_MESSAGE_BYTES
+    const error = next(nav, 'navigation:error');
+    // A Socket.IO EVENT packet for the namespace, without an ack id, written straight to the engine.
+    nav.io.engine.write(`2${'/navigation'},["position",${'['.repeat(depth)}${']'.repeat(depth)}]`);
+    expect((await error).code).toBe('VALIDATION_FAILED');
+    expect(nav.connected).toBe(true);
+  });
+});
+
 describe('a message larger than MAX_MESSAGE_BYTES', () => {
   it('disconnects that socket only; the server keeps serving others', async () => {
     const bystander = await connect(t.url, { token });
