@@ -319,9 +319,16 @@ function render() {
 // ---------------------------------------------------------------------------------------------
 // Socket
 
+/** The page keeps (and draws) at most this many of the latest points. */
+const TRACK_LIMIT = 5000;
+
 function addTrackPoint(seq, lat, lon, outlier = false) {
   state.track.set(seq, { lat, lon, outlier });
   if (seq > state.maxSeq) state.maxSeq = seq;
+  if (state.track.size > TRACK_LIMIT) {
+    const oldest = [...state.track.keys()].sort((a, b) => a - b).slice(0, state.track.size - TRACK_LIMIT);
+    for (const k of oldest) state.track.delete(k);
+  }
 }
 
 /** True when the known track misses a seq between its first and last point. */

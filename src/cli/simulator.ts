@@ -56,6 +56,8 @@ export interface SimulationOptions {
 }
 
 export interface StartedInfo {
+  /** The seed of the walk and its noise (pass it as --seed to replay the same walk). */
+  seed: number;
   sessionId: string;
   shareToken: string;
   watchUrl: string;
@@ -87,6 +89,8 @@ export const silentReporter: Reporter = { line: () => {}, progress: () => {}, do
 
 export interface SimulationSummary {
   sessionId: string;
+  /** Seed of the walk and its noise: `--seed` replays the same walk. */
+  seed: number;
   watchUrl: string;
   destination: { id: string; name: string };
   arrived: boolean;
@@ -130,7 +134,8 @@ type AckAnswer = { ok: true; [k: string]: unknown } | { ok: false; error: WireEr
 
 export async function runSimulation(o: SimulationOptions): Promise<SimulationSummary> {
   const reporter = o.reporter ?? silentReporter;
-  const random = mulberry32(o.seed ?? (Date.now() ^ (process.pid << 8)));
+  const seed = o.seed ?? (Date.now() ^ (process.pid << 8)) >>> 0;
+  const random = mulberry32(seed);
   const start = o.from ?? startAround(o.destination, o.distanceM, random);
   const timeScale = o.timeScale;
   const dtMs = 1000 / o.hz;
@@ -249,7 +254,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     const watchUrl = `${publicBase}/watch/${sessionId}#token=${String(started.shareToken)}`;
     const target = { lat: destination.lat, lon: destination.lon };
     initialDistance = geodesicDistanceM(start.lat, start.lon, target.lat, target.lon);
-    await o.onStarted?.({ sessionId, shareToken: String(started.shareToken), watchUrl, start, distanceM: initialDistance });
+    await o.onStarted?.({ seed, sessionId, shareToken: String(started.shareToken), watchUrl, start, distanceM: initialDistance });
 
     const walker = new Walker({
       destination: target,
@@ -419,6 +424,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
     reporter.done();
     return {
       sessionId,
+      seed,
       watchUrl,
       destination: { id: o.destination.id, name: o.destination.name },
       arrived: arrival.seen,

@@ -92,6 +92,7 @@ describe('npm run simulate', () => {
 
       const s = summaryOf(stdout);
       expect(s.sessionId).toBe(sessionId);
+      expect(s.seed).toBe(42);
       expect(s.destination).toEqual(cafe);
       expect(s.arrived).toBe(true);
       expect(s.reconnects).toBeGreaterThanOrEqual(1);
