@@ -21,10 +21,16 @@ import {
   type SetupCommand,
 } from './common.js';
 
-/** Radius of the walk around the destination (never arrives), m; step between fixes, m. */
-const WALK_RADIUS_M = 800;
-const STEP_M = 0.15;
+/**
+ * The walk: around the destination and to and fro between 300 and 1 300 m from it (never arrives),
+ * about 1 m per fix, so the distance changes like a walker's and `distance_update` analytics events
+ * are written (one per 10 m of distance change, about one per 16 fixes). With 5 m accuracy no fix
+ * is an implausible jump, whatever the rate.
+ */
 const ACCURACY_M = 5;
+const walkAt = (nav: { center: { lat: number; lon: number }; angle0: number }, seq: number) =>
+  pointOnCircle(nav.center, 800 + 500 * Math.sin(seq / 500), nav.angle0 + seq * 0.0005);
+const walkHeading = (nav: { angle0: number }, seq: number) => ((((nav.angle0 + seq * 0.0005) * 180) / Math.PI + 90 + Math.sin(seq) * 10) % 360 + 360) % 360;
 
 type Answer = { ok: true; duplicate?: boolean; update?: unknown } | { ok: false; error: { code: string; message: string } };
 
@@ -137,7 +143,7 @@ async function setup(cmd: SetupCommand): Promise<void> {
     const index = cmd.firstIndex + i;
     const angle0 = (2 * Math.PI * index) / cmd.totalNavigators;
     const socket = await connect(cmd.url, { token });
-    const start = pointOnCircle(center, WALK_RADIUS_M, angle0);
+    const start = walkAt({ center, angle0 }, 0);
     const answer = await call(socket, 'session:start', { destinationId: cmd.destination.id, position: { lat: start.lat, lon: start.lon, accuracy: ACCURACY_M } });
     if (!answer.ok) throw new Error(`session:start: ${answer.error.code} ${answer.error.message}`);
     const session = answer.session as { id: string };
@@ -211,8 +217,7 @@ function noteAcked(nav: Nav, seq: number): void {
 
 function sendPosition(nav: Nav, ph: Phase): void {
   const seq = nav.seq++;
-  const angle = nav.angle0 + (seq * STEP_M) / WALK_RADIUS_M;
-  const at = pointOnCircle(nav.center, WALK_RADIUS_M, angle);
+  const at = walkAt(nav, seq);
   const sentAt = performance.now();
   nav.sendTimes[seq] = sentAt;
   nav.inFlight++;
@@ -243,10 +248,7 @@ function sendPosition(nav: Nav, ph: Phase): void {
 }
 
 function sendHeading(nav: Nav, ph: Phase): void {
-  const seq = Math.max(0, nav.seq - 1);
-  const angle = nav.angle0 + (seq * STEP_M) / WALK_RADIUS_M;
-  // Walking along the circle: the tangent, with a little wobble.
-  const heading = ((((angle * 180) / Math.PI + 90 + Math.sin(seq) * 10) % 360) + 360) % 360;
+  const heading = walkHeading(nav, Math.max(0, nav.seq - 1));
   const sentAt = performance.now();
   nav.inFlight++;
   nav.socket.emit('heading', { sessionId: nav.sessionId, heading, accuracy: 10, recordedAt: Date.now() }, (answer: Answer) => {

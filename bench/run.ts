@@ -144,7 +144,7 @@ function parseArgs(argv: string[]): Options {
   if (o.quick) {
     // Finishes in under a minute: small load, short phases, one load generator.
     if (!set.has('--navigators') && !set.has('-n')) o.navigators = 100;
-    if (!set.has('--duration') && !set.has('-d')) o.durationS = 6;
+    if (!set.has('--duration') && !set.has('-d')) o.durationS = 5;
     if (!set.has('--loaders')) o.loaders = 1;
     if (!set.has('--idle') && o.idle > 0) o.idle = Math.min(o.idle, 1000);
   }
@@ -600,9 +600,18 @@ interface Persistence {
   duplicated: number;
   extra: number;
   sessions: number;
+  /** analytics_events rows written alongside (distance/heading updates). */
+  analyticsRows: number;
 }
 
-async function loadTarget(o: Options, target: Target, tokens: string[], destination: { id: string; lat: number; lon: number }, db: Database | null) {
+async function loadTarget(
+  o: Options,
+  target: Target,
+  tokens: string[],
+  destination: { id: string; lat: number; lon: number },
+  db: Database | null,
+  beforePhases?: () => Promise<unknown>,
+) {
   const loaders = await startLoaders(o.loaders);
   try {
     const parts = split(tokens, loaders.length);
@@ -632,6 +641,7 @@ async function loadTarget(o: Options, target: Target, tokens: string[], destinat
     console.log(`  ${navigators} navigators + ${observers} observers connected in ${(setupMs / 1000).toFixed(1)} s${setupFailures.length ? ` (failures: ${setupFailures.join('; ')})` : ''}`);
     if (navigators === 0) throw new Error(`no navigator could start a session on the ${target.kind}`);
 
+    await beforePhases?.();
     const plan: { name: string; mode: 'rate' | 'closed' }[] = [];
     if (o.rate > 0) plan.push({ name: 'sustained', mode: 'rate' });
     if (o.max) plan.push({ name: 'max', mode: 'closed' });
@@ -769,6 +779,7 @@ async function verifyPersistence(db: Database, acked: AckedSession[]): Promise<P
         }
       }
     }
+    const analytics = (await client.query<{ n: string }>('select count(*) as n from analytics_events')).rows[0]!;
     const rows = Number(totals.rows);
     const distinct = Number(totals.distinct);
     return {
@@ -780,6 +791,7 @@ async function verifyPersistence(db: Database, acked: AckedSession[]): Promise<P
       duplicated: rows - distinct,
       extra: distinct - present,
       sessions: bySession.size,
+      analyticsRows: Number(analytics.n),
     };
   } finally {
     await client.end();
@@ -887,6 +899,9 @@ async function main(): Promise<void> {
 
   const m = machine();
   console.log(`ARWay benchmark — ${m.nproc} × ${m.cpuModel}, Node ${m.node}, load average ${m.loadavgAtStart.join(' ')}`);
+  if (m.loadavgAtStart[0]! > m.nproc * 0.5) {
+    console.log(`warning: the machine is busy (load average ${m.loadavgAtStart[0]} on ${m.nproc} cores): the figures will be noisy`);
+  }
   console.log(
     o.idle > 0
       ? `idle: ${o.idle} connected navigators`
@@ -946,15 +961,19 @@ async function main(): Promise<void> {
     let baseline: TargetResult | null = null;
     let server: TargetResult | null = null;
     const baselineTokens = Array.from({ length: o.navigators }, (_, i) => `baseline-${i}`);
+    // The database is prepared (initdb of the embedded cluster…) while the baseline's clients
+    // connect, and is ready (idle) before the baseline's load starts.
+    const dbReady = o.only === 'baseline' ? null : prepareDatabase(tmp);
+    dbReady?.catch(() => {}); // awaited below; no unhandled rejection meanwhile
     if (o.only !== 'server') {
       console.log('\n▶ baseline (bare Socket.IO: same protocol and geodesy; no validation, auth or database)');
       const target = await startBaseline(o, runDir, false);
-      baseline = await loadTarget(o, target, baselineTokens, baselineDestination, null);
+      baseline = await loadTarget(o, target, baselineTokens, baselineDestination, null, async () => dbReady);
       await stopChild(target.child, 5_000);
     }
-    if (o.only !== 'baseline') {
+    if (dbReady) {
       console.log(`\n▶ server (real: validation, auth, navigation state, write-behind to ${process.env.DATABASE_URL ? 'PostgreSQL at DATABASE_URL' : 'embedded PostgreSQL'})`);
-      const db = await prepareDatabase(tmp);
+      const db = await dbReady;
       const target = await startServer(o, runDir, tmp, db, false);
       const tokens = await benchUsers(db, o.navigators);
       server = await loadTarget(o, target, tokens, await seededDestination(db), db);
@@ -994,6 +1013,7 @@ async function main(): Promise<void> {
   }
 
   report.finishedAt = new Date().toISOString();
+  report.loadavgAtEnd = loadavg().map((v) => Math.round(v * 100) / 100);
   report.elapsedSeconds = Math.round((Date.now() - started) / 1000);
   const json = JSON.stringify(report, null, 2) + '\n';
   await writeFile(join(runDir, 'results.json'), json);
@@ -1065,6 +1085,7 @@ function buildReport(o: Options, baseline: TargetResult | null, server: TargetRe
       duplicated: p?.duplicated ?? null,
       extraRows: p?.extra ?? null,
       rows: p?.rows ?? null,
+      analyticsRows: p?.analyticsRows ?? null,
       durableLagP50Ms: s.latency.durableP50Ms,
       durableLagP99Ms: s.latency.durableP99Ms,
       durableLagP99MsAllPhases: server.durable ? Math.round(server.durable.lagP99Ms * 10) / 10 : null,
@@ -1122,6 +1143,7 @@ function printReport(o: Options, baseline: TargetResult | null, server: TargetRe
     const p = server.persistence;
     footer.push(['positions acknowledged (server, all phases)', p.acknowledged.toLocaleString('en-US')]);
     footer.push(['rows persisted / lost / duplicated / extra', `${p.presentAcknowledged.toLocaleString('en-US')} / ${p.lost} / ${p.duplicated} / ${p.extra}`]);
+    footer.push(['analytics_events rows written alongside', p.analyticsRows.toLocaleString('en-US')]);
   }
   if (server?.durable) {
     footer.push([
