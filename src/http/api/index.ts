@@ -130,6 +130,8 @@ export function registerApi(http: FastifyInstance, deps: ApiDeps): { routes: Rou
         api.route({
           method: route.method,
           url: route.url.slice('/api'.length),
+          // HEAD of a streamed export would run the whole export to throw it away.
+          exposeHeadRoute: !route.url.includes('/track.'),
           handler: async (request: FastifyRequest, reply: FastifyReply) => {
             const caller = await authenticate(request, route.auth);
             const params = route.params ? parse(route.params, request.params, 'path parameters') : undefined;
