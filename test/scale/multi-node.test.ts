@@ -103,6 +103,12 @@ describe.skipIf(!redisUp && !process.env.CI)(`two instances over Redis${skipReas
 
     // 3. Resume on B: it answers durableSeq from the table; resend everything above it, then the rest.
     const resumed = await nav.resume(b.url);
+    // A new observer right after A died (its heartbeat not yet timed out) is served by B; the
+    // observer count across the cluster is the two observers on B.
+    const late = await connectTo(b.url, { shareToken: nav.shareToken });
+    sockets.push(late);
+    const lateObserved = await late.timeout(15_000).emitWithAck('session:observe', { sessionId: nav.sessionId });
+    expect(lateObserved).toMatchObject({ ok: true, snapshot: { observers: 2 } });
     const c = await dbClient(db.url);
     try {
       const before = await storedSeqs(c, nav.sessionId);
