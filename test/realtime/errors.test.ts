@@ -80,6 +80,7 @@ describe('errors without an acknowledgement callback', () => {
 
 describe('NOT_FOUND', () => {
   it('for an unknown destination', async () => {
+    await settle(t); // earlier tests' points are committed
     const before = await countRows(t.db.url);
     expectError(await call(nav, 'session:start', { destinationId: randomUUID() }), 'NOT_FOUND');
     expect(await countRows(t.db.url)).toEqual(before);
