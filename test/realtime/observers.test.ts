@@ -5,7 +5,7 @@ import { startTestApp, type TestApp } from '../helpers/app.js';
 import { call, connect, newUser, next, tokenFor, type NavClient } from '../helpers/client.js';
 import { collect, expectError, ok, query, seededDestination, sleep, startSession, waitFor, type SeededDestination } from './support.js';
 
-const SHARE_TTL_S = 2;
+const SHARE_TTL_S = 3;
 
 let t: TestApp;
 let owner: { token: string; userId: string };

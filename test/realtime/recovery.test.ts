@@ -28,7 +28,7 @@ async function reconnectingObserver(shareToken: string): Promise<NavClient> {
     transports: ['websocket'],
     forceNew: true,
     reconnection: true,
-    reconnectionDelay: 1_000,
+    reconnectionDelay: 2_000,
     randomizationFactor: 0,
   });
   sockets.push(socket);
