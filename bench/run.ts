@@ -589,6 +589,8 @@ interface TargetResult {
   persistence?: Persistence;
   exitCode?: number | null;
   shutdownMs?: number;
+  /** Waits for the write-behind backlog between phases (server only). */
+  drains: { beforePhase: string; seconds: number; pendingPoints: number }[];
 }
 
 interface Persistence {
@@ -648,7 +650,17 @@ async function loadTarget(
     const phases: PhaseSummary[] = [];
     const phaseStats: PhaseStats[] = [];
     const pid = target.child.pid!;
+    const drains: { beforePhase: string; seconds: number; pendingPoints: number }[] = [];
     for (const step of plan) {
+      if (target.kind === 'server' && step !== plan[0]) {
+        // Each phase starts with the write-behind backlog of the previous one committed.
+        const t0 = performance.now();
+        const left = await Promise.all(loaders.map((l) => l.request({ cmd: 'await-durable', timeoutMs: 120_000 }, 'durable-done', 130_000)));
+        const pendingPoints = left.reduce((n, d) => n + d.pendingPoints, 0);
+        const seconds = Math.round((performance.now() - t0) / 100) / 10;
+        drains.push({ beforePhase: step.name, seconds, pendingPoints });
+        console.log(`  write-behind backlog committed in ${seconds} s${pendingPoints ? ` (${pendingPoints} points still pending)` : ''}`);
+      }
       const startAt = Date.now() + 300;
       await new Promise((r) => setTimeout(r, 300));
       const cpu = cpuMeter(pid);
@@ -706,6 +718,7 @@ async function loadTarget(
       rssMB: mem.rss,
       rssPeakMB: mem.hwm,
       metricsHeapMB: heapFromMetrics === null ? null : heapFromMetrics / 2 ** 20,
+      drains,
     };
     if (target.kind === 'server') {
       const durable = await Promise.all(loaders.map((l) => l.request({ cmd: 'await-durable', timeoutMs: 60_000 }, 'durable-done', 70_000)));
@@ -1098,6 +1111,7 @@ function buildReport(o: Options, baseline: TargetResult | null, server: TargetRe
       setupSeconds: Math.round(server.setupMs / 100) / 10,
       shutdownSeconds: server.shutdownMs === undefined ? null : Math.round(server.shutdownMs / 100) / 10,
       exitCode: server.exitCode ?? null,
+      backlogDrains: server.drains,
       phases: server.phases,
     };
   }
@@ -1157,6 +1171,9 @@ function printReport(o: Options, baseline: TargetResult | null, server: TargetRe
       'server RSS end / peak MB',
       `${server.rssMB.toFixed(0)} / ${server.rssPeakMB.toFixed(0)}${server.metricsHeapMB !== null ? ` (heap ${server.metricsHeapMB.toFixed(0)} MB from /metrics)` : ''}`,
     ]);
+    for (const d of server.drains) {
+      footer.push([`write-behind backlog before "${d.beforePhase}" committed in`, `${d.seconds} s${d.pendingPoints ? ` (${d.pendingPoints} points still pending)` : ''}`]);
+    }
     if (server.shutdownMs !== undefined) footer.push(['server drain + exit on SIGTERM', `${(server.shutdownMs / 1000).toFixed(1)} s, exit code ${server.exitCode}`]);
   }
   if (baseline) footer.push(['baseline RSS end / peak MB', `${baseline.rssMB.toFixed(0)} / ${baseline.rssPeakMB.toFixed(0)}`]);
