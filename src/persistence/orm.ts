@@ -28,12 +28,12 @@ export function ormConfig(options: OrmOptions): Options {
     clientUrl: options.url,
     entities,
     forceUtcTimezone: true,
-    // Bounded waits when PostgreSQL is unreachable: a connection attempt that gets no answer (host
-    // gone, server frozen) fails after 5 s instead of never, and waiting for a pool slot fails after
-    // 10 s instead of knex's 60 s, so a failing flush is retried and the pool is not left full of
-    // hung attempts. (A server that is down refuses at once: ECONNREFUSED, a few ms.)
-    pool: { min: 0, max: options.poolMax ?? 10, acquireTimeoutMillis: 10_000 },
-    driverOptions: { connection: { connectionTimeoutMillis: 5_000 } },
+    // Bounded waits when PostgreSQL gets no answer (host gone, server frozen; a server that is down
+    // refuses at once, ECONNREFUSED): getting a connection fails after 5 s instead of knex's 60 s,
+    // with "Knex: Timeout acquiring a connection" (read as unavailable), and a connection attempt
+    // left hanging is abandoned after 10 s instead of never, so it does not hold a pool slot.
+    pool: { min: 0, max: options.poolMax ?? 10, acquireTimeoutMillis: 5_000 },
+    driverOptions: { connection: { connectionTimeoutMillis: 10_000 } },
     debug: options.debug ?? false,
     ...(options.logger ? { logger: options.logger } : {}),
     allowGlobalContext: false,
