@@ -21,7 +21,7 @@ export interface PhaseSummary {
   durableP50Ms: number | null;
   durableP99Ms: number | null;
   /** Write-behind flushes in the phase (from the server's /metrics), null for the baseline. */
-  flush: { perSec: number; meanBatchPoints: number; meanMs: number; busyPct: number } | null;
+  flush: { committedPerSec: number; perSec: number; meanBatchPoints: number; meanMs: number; busyPct: number } | null;
   errors: Record<string, number>;
   unanswered: number;
   skipped: number;
@@ -99,6 +99,7 @@ export function formatTable(columns: Column[], footer: [string, string][]): stri
   const rows: [string, (p: PhaseSummary) => string][] = [
     ['mode', (p) => (p.mode === 'rate' ? `open loop, ${fmt(p.offeredPerSec, 0)} pos/s offered` : 'closed loop (max)')],
     ['positions/s acked', (p) => fmt(p.positionsPerSec, 0)],
+    ['positions/s committed during phase', (p) => (p.flush ? fmt(p.flush.committedPerSec, 0) : 'n/a')],
     ['headings/s acked', (p) => fmt(p.headingsPerSec, 0)],
     ['ack p50 / p95 / p99 ms', (p) => `${fmt(p.ackP50Ms, 2)} / ${fmt(p.ackP95Ms, 2)} / ${fmt(p.ackP99Ms, 2)}`],
     ['ack max ms', (p) => fmt(p.ackMaxMs, 1)],

@@ -393,6 +393,7 @@ function flushDelta(before: string | null, after: string | null, seconds: number
   const points = d('arway_flush_batch_points_sum');
   if (count === null || sumS === null || points === null) return null;
   return {
+    committedPerSec: Math.round(points / seconds),
     perSec: Math.round((count / seconds) * 10) / 10,
     meanBatchPoints: count ? Math.round(points / count) : 0,
     meanMs: count ? Math.round((sumS / count) * 10_000) / 10 : 0,
@@ -1054,6 +1055,8 @@ function buildReport(o: Options, baseline: TargetResult | null, server: TargetRe
     definitions: {
       positionsPerSec: 'positions acknowledged per second in the measured window of the closed-loop (max) phase when it ran, else of the open-loop phase',
       sustainedPositionsPerSec: 'positions acknowledged per second in the open-loop phase (navigators × rate offered)',
+      committedPerSec:
+        'positions committed to PostgreSQL per second during the phase (write-behind flushes, from /metrics); below the acked rate the buffer grows and, at BUFFER_MAX_POINTS, fixes are refused with UNAVAILABLE',
       'ackP50Ms/ackP95Ms/ackP99Ms/observerP50Ms/observerP99Ms': 'of the open-loop phase when it ran (latency at the offered load), else of the closed-loop phase',
       ratio: 'server.positionsPerSec / baseline.positionsPerSec (max throughput when the closed-loop phase ran)',
       acknowledged: 'positions answered { ok: true } (not duplicate) by the server, over all phases',
@@ -1087,6 +1090,8 @@ function buildReport(o: Options, baseline: TargetResult | null, server: TargetRe
       positionsPerSec: s.throughput.positionsPerSec,
       sustainedPositionsPerSec: s.sustained?.positionsPerSec ?? null,
       maxPositionsPerSec: s.max?.positionsPerSec ?? null,
+      committedPerSec: s.throughput.flush?.committedPerSec ?? null,
+      sustainedCommittedPerSec: s.sustained?.flush?.committedPerSec ?? null,
       ackP50Ms: s.latency.ackP50Ms,
       ackP95Ms: s.latency.ackP95Ms,
       ackP99Ms: s.latency.ackP99Ms,
@@ -1120,10 +1125,11 @@ function buildReport(o: Options, baseline: TargetResult | null, server: TargetRe
   if (s) {
     const sus = s.sustained;
     if (sus) {
+      const committed = sus.flush?.committedPerSec ?? null;
       targets.push({
         name: '≥ 10,000 positions/s persisted (open loop)',
-        measured: `${sus.positionsPerSec} positions/s acked, lost ${server?.persistence?.lost ?? '?'}`,
-        met: sus.positionsPerSec >= 10_000 && server?.persistence?.lost === 0,
+        measured: `${sus.positionsPerSec} acked/s, ${committed ?? '?'} committed/s during the phase, lost ${server?.persistence?.lost ?? '?'}`,
+        met: sus.positionsPerSec >= 10_000 && (committed === null || committed >= 10_000) && server?.persistence?.lost === 0,
       });
       targets.push({ name: 'p99 ack < 50 ms at that load', measured: `${sus.ackP99Ms} ms`, met: sus.ackP99Ms < 50 });
     }
