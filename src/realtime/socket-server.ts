@@ -210,8 +210,14 @@ export function attachRealtime(
         const failure = validationFailure(parsed.error);
         return fail(failure.code, failure.message, failure.issues);
       }
+      // UUIDs are case-insensitive, but runtimes, rooms and durable seqs are keyed by the id as a
+      // string: use PostgreSQL's canonical (lower-case) form, or one session would have two of each.
+      const data: Record<string, unknown> = parsed.data;
+      for (const key of ['sessionId', 'destinationId']) {
+        if (typeof data[key] === 'string') data[key] = data[key].toLowerCase();
+      }
       try {
-        return { ok: true, ...(await handlers[event](parsed.data as never)) };
+        return { ok: true, ...(await handlers[event](data as never)) };
       } catch (err) {
         if (err instanceof WireFailure) return fail(err.code, err.message, err.issues);
         if (err instanceof StoreUnavailableError) return fail('UNAVAILABLE', 'storage is unavailable: retry later');

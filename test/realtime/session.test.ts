@@ -267,3 +267,28 @@ describe('session:end', () => {
     });
   }
 });
+
+describe('ids in capitals (UUIDs are case-insensitive)', () => {
+  it('name the same session: same runtime, same room, duplicates recognised, stored once', async () => {
+    const { sessionId, shareToken } = await startSession(nav, cafe.id.toUpperCase());
+    const upper = sessionId.toUpperCase();
+    const observer = await connect(t.url, { shareToken });
+    try {
+      ok(await call(observer, 'session:observe', { sessionId: upper }));
+      const seen = next(observer, 'navigation:update');
+      ok(await call(nav, 'position', { sessionId, seq: 0, lat: 37.5, lon: 127.02 }));
+      expect((await seen).seq).toBe(0);
+      const dup = ok(await call(nav, 'position', { sessionId: upper, seq: 0, lat: 37.5, lon: 127.02 }));
+      expect('duplicate' in dup && dup.duplicate).toBe(true);
+      ok(await call(nav, 'position', { sessionId: upper, seq: 1, lat: 37.5, lon: 127.02 }));
+      await settle(t);
+      const resumed = ok(await call(nav, 'session:resume', { sessionId: upper }));
+      expect(resumed.session.id).toBe(sessionId);
+      expect(resumed.durableSeq).toBe(1);
+      const rows = await query<{ seq: string }>(t.db.url, 'select seq from navigation_points where session_id = $1 order by seq', [sessionId]);
+      expect(rows.map((r) => Number(r.seq))).toEqual([0, 1]);
+    } finally {
+      observer.close();
+    }
+  });
+});
