@@ -43,7 +43,7 @@ export interface FlushStats {
  *
  * The unique (session_id, seq) index is the last line of defence against a point stored twice (a
  * resend accepted by two server instances): on a violation the batch drops the points already in
- * the table and commits the rest.
+ * the table (and second copies within the batch) and commits the rest.
  */
 export class WriteBehindBuffer {
   private queue: Item[] = [];
@@ -305,7 +305,7 @@ export class WriteBehindBuffer {
     return { points, maxSeq, closes };
   }
 
-  /** The batch without points whose (session, seq) is already in the table. */
+  /** The batch without points whose (session, seq) is already in the table or earlier in the batch. */
   private async withoutStoredPoints(items: Item[]): Promise<Item[]> {
     const bySession = new Map<string, number[]>();
     for (const item of items) {
@@ -326,7 +326,11 @@ export class WriteBehindBuffer {
     }
     let dropped = 0;
     const kept = items.filter((item) => {
-      const dup = item.kind === 'point' && stored.has(`${item.point.sessionId}:${item.point.seq}`);
+      if (item.kind !== 'point') return true;
+      const key = `${item.point.sessionId}:${item.point.seq}`;
+      // Also a second copy within the batch: the retry would fail the same way, for ever.
+      const dup = stored.has(key);
+      stored.add(key);
       if (dup) dropped++;
       return !dup;
     });

@@ -179,3 +179,32 @@ describe('resume on another server instance (same database)', () => {
     });
   }
 });
+
+describe('the write buffer\'s last line of defence', () => {
+  it('a point queued twice before either copy is stored (e.g. a runtime rebuilt while the buffer held its points) is stored once, and the buffer goes on', async () => {
+    const nav = await open();
+    const { sessionId } = await startSession(nav, cafe.id);
+    const f = walkFix(0);
+    const point = (seq: number) => ({
+      sessionId,
+      seq,
+      lat: f.lat,
+      lon: f.lon,
+      accuracyM: null,
+      headingDeg: null,
+      distanceM: 10,
+      bearingDeg: 20,
+      relativeAngleDeg: null,
+      recordedAt: new Date(f.recordedAt),
+    });
+    // Both copies in one batch: the unique index fails it, and neither copy is in the table yet.
+    expect(t.app.store.enqueue([point(0), point(1), point(1), point(2)])).toBe(true);
+    await settle(t);
+    expect(await storedSeqs(sessionId)).toEqual([
+      [0, 1],
+      [1, 1],
+      [2, 1],
+    ]);
+    expect(t.app.store.durableSeq(sessionId)).toBe(2);
+  });
+});
