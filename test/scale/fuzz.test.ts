@@ -562,15 +562,14 @@ async function waitFor(cond: () => boolean, timeoutMs: number, what: string | ((
 
 describe('found by fuzzing', () => {
   /**
-   * KNOWN BUG (reported to the owners of src/contracts, src/realtime and src/persistence; flip
-   * `it.fails` to `it` once fixed). The session id is matched as a string in the service
-   * (runtimes, rooms) but as a uuid by PostgreSQL, so the same session in capitals gets a second
-   * runtime that accepts a seq the first one already accepted. Both land in one flush: the unique
-   * (session_id, seq) index fails the batch, nothing of it is in the table yet for
-   * `withoutStoredPoints` to drop, the retry fails the same way, and the batch goes back to the
-   * head of the queue for ever: one client wedges durable writes for the whole server.
+   * Was a bug (fixed in src/realtime/socket-server.ts and src/persistence/write-behind.ts): the
+   * session id was matched as a string in the service (runtimes, rooms) but as a uuid by
+   * PostgreSQL, so the same session in capitals got a second runtime that accepted a seq the first
+   * one already had; both copies in one flush failed the unique index on every retry and wedged
+   * durable writes for the whole server. Ids are now lower-cased at the boundary, and a batch drops
+   * second copies of a (session, seq) too.
    */
-  it.fails('KNOWN BUG: the same seq sent under an upper-case session id must not wedge the write buffer', { timeout: 30_000 }, async () => {
+  it('the same seq sent under an upper-case session id does not wedge the write buffer', { timeout: 30_000 }, async () => {
     const app = await startTestApp({ FLUSH_INTERVAL_MS: '200', SHUTDOWN_TIMEOUT_MS: '500' });
     const nav = await connect(app.url, { token: (await tokenFor(app)).token });
     try {
