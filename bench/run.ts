@@ -14,6 +14,7 @@
  * Flags: --navigators N --observers M --rate R (0 = closed loop only) --duration S (per phase)
  *        --window W --heading-every K --loaders L --no-max --quick --idle K --json FILE --cpu-prof
  *        --only baseline|server --baseline-recovery --timeout S
+ *        --server-dir DIR (benchmark the server of another checkout, e.g. a worktree with an optimisation: A/B)
  * Every child is killed at the end, on Ctrl-C and on errors; all traffic stays on 127.0.0.1.
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
@@ -75,6 +76,7 @@ interface Options {
   baselineRecovery: boolean;
   timeoutS: number;
   quick: boolean;
+  serverDir: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -95,6 +97,7 @@ function parseArgs(argv: string[]): Options {
     baselineRecovery: false,
     timeoutS: 0,
     quick: false,
+    serverDir: ROOT,
   };
   const set = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -133,6 +136,11 @@ function parseArgs(argv: string[]): Options {
       case '--baseline-recovery': o.baselineRecovery = true; break;
       case '--timeout': o.timeoutS = num(10); break;
       case '--quick': o.quick = true; break;
+      case '--server-dir': {
+        o.serverDir = resolve(value());
+        if (!existsSync(join(o.serverDir, 'src/server.ts'))) throw new Error(`--server-dir: no src/server.ts in ${o.serverDir}`);
+        break;
+      }
       case '--help': case '-h':
         console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*|^ \* ?/gm, ''));
         process.exit(0);
@@ -507,8 +515,8 @@ async function startServer(o: Options, runDir: string, tmp: string, db: Database
   const env: NodeJS.ProcessEnv = { ...process.env, ...SERVER_ENV, PORT: String(port), DATABASE_URL: db.url, DATA_DIR: join(tmp, 'data'), JWT_SECRET };
   delete env.REDIS_URL; // single node
   const child = track(
-    spawn(process.execPath, [...nodeFlags(o, profileDir, inspect), '--import', 'tsx', join(ROOT, 'src/server.ts')], {
-      cwd: ROOT,
+    spawn(process.execPath, [...nodeFlags(o, profileDir, inspect), '--import', 'tsx', join(o.serverDir, 'src/server.ts')], {
+      cwd: o.serverDir,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
@@ -1051,6 +1059,9 @@ function buildReport(o: Options, baseline: TargetResult | null, server: TargetRe
   const b = pick(baseline, o);
   const s = pick(server, o);
   const ratio = b && s ? Math.round((s.throughput.positionsPerSec / b.throughput.positionsPerSec) * 1000) / 1000 : null;
+  // What the server can keep up: an ack rate above the commit rate only fills the write-behind buffer.
+  const serverPersisted = s ? Math.min(s.throughput.positionsPerSec, s.throughput.flush?.committedPerSec ?? s.throughput.positionsPerSec) : null;
+  const ratioPersisted = b && serverPersisted !== null ? Math.round((serverPersisted / b.throughput.positionsPerSec) * 1000) / 1000 : null;
   const out: Record<string, unknown> = {
     definitions: {
       positionsPerSec: 'positions acknowledged per second in the measured window of the closed-loop (max) phase when it ran, else of the open-loop phase',
@@ -1059,6 +1070,8 @@ function buildReport(o: Options, baseline: TargetResult | null, server: TargetRe
         'positions committed to PostgreSQL per second during the phase (write-behind flushes, from /metrics); below the acked rate the buffer grows and, at BUFFER_MAX_POINTS, fixes are refused with UNAVAILABLE',
       'ackP50Ms/ackP95Ms/ackP99Ms/observerP50Ms/observerP99Ms': 'of the open-loop phase when it ran (latency at the offered load), else of the closed-loop phase',
       ratio: 'server.positionsPerSec / baseline.positionsPerSec (max throughput when the closed-loop phase ran)',
+      ratioPersisted:
+        'min(server acked/s, server committed/s) / baseline acked/s in the same phase: the throughput the server sustains with PostgreSQL keeping up (used for the 60 % target)',
       acknowledged: 'positions answered { ok: true } (not duplicate) by the server, over all phases',
       persisted: 'acknowledged (session, seq) found in navigation_points after the server drained and exited',
       lost: 'acknowledged − persisted (must be 0)',
@@ -1121,6 +1134,7 @@ function buildReport(o: Options, baseline: TargetResult | null, server: TargetRe
     };
   }
   out.ratio = ratio;
+  out.ratioPersisted = ratioPersisted;
   const targets: { name: string; measured: string; met: boolean }[] = [];
   if (s) {
     const sus = s.sustained;
@@ -1133,7 +1147,13 @@ function buildReport(o: Options, baseline: TargetResult | null, server: TargetRe
       });
       targets.push({ name: 'p99 ack < 50 ms at that load', measured: `${sus.ackP99Ms} ms`, met: sus.ackP99Ms < 50 });
     }
-    if (ratio !== null && o.max) targets.push({ name: '≥ 60 % of the baseline max throughput', measured: `${(ratio * 100).toFixed(0)} %`, met: ratio >= 0.6 });
+    if (ratio !== null && ratioPersisted !== null && o.max) {
+      targets.push({
+        name: '≥ 60 % of the baseline max throughput (persisted)',
+        measured: `${(ratioPersisted * 100).toFixed(0)} % persisted (${(ratio * 100).toFixed(0)} % acked)`,
+        met: ratioPersisted >= 0.6,
+      });
+    }
     if (server?.persistence) {
       targets.push({
         name: 'lost = 0, duplicated = 0',
@@ -1184,7 +1204,10 @@ function printReport(o: Options, baseline: TargetResult | null, server: TargetRe
   }
   if (baseline) footer.push(['baseline RSS end / peak MB', `${baseline.rssMB.toFixed(0)} / ${baseline.rssPeakMB.toFixed(0)}`]);
   if (report.ratio !== null && report.ratio !== undefined) {
-    footer.push([`ratio server / baseline (${o.max ? 'closed-loop max' : 'open-loop'} throughput)`, `${((report.ratio as number) * 100).toFixed(1)} %`]);
+    footer.push([`ratio server / baseline (${o.max ? 'closed-loop max' : 'open-loop'} throughput)`, `${((report.ratio as number) * 100).toFixed(1)} % acked`]);
+    if (report.ratioPersisted !== null && report.ratioPersisted !== undefined) {
+      footer.push(['ratio with the server limited to its commit rate', `${((report.ratioPersisted as number) * 100).toFixed(1)} % persisted`]);
+    }
   }
   for (const t of (report.targets as { name: string; measured: string; met: boolean }[]) ?? []) {
     footer.push([`target: ${t.name}`, `${t.met ? 'MET' : 'NOT MET'} (${t.measured})`]);
