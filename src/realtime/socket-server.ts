@@ -15,6 +15,14 @@ import {
 import { AuthError, hashShareToken, type Auth } from '../auth.js';
 import type { Logger } from '../logger.js';
 import { fail, validationFailure, WireFailure } from './errors.js';
+
+/** A socket refused this many rate-limit bursts in a row is disconnected as a flood. */
+export const FLOOD_BURSTS = 4;
+
+/** VALIDATION_FAILED that is not a zod failure, with one issue so every such answer has `issues`. */
+function invalid(message: string) {
+  return fail('VALIDATION_FAILED', message, [{ code: 'custom', path: [], message }]);
+}
 import { StoreUnavailableError, type NavigationStore } from './ports.js';
 import { TokenBucket } from './rate-limit.js';
 import { NavigationService, type NavigationServiceOptions } from './service.js';
@@ -78,7 +86,9 @@ export function attachRealtime(
     maxHttpBufferSize: options.maxMessageBytes,
     cors: options.corsOrigin ? { origin: options.corsOrigin } : undefined,
     connectionStateRecovery:
-      options.recoveryWindowMs > 0 ? { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: true } : undefined,
+            // Middlewares run on recovery too: a recovered socket must still hold valid credentials (an
+      // expired share token, or a socket the server disconnected, gets no free pass).
+      options.recoveryWindowMs > 0 ? { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: false } : undefined,
     ...(options.adapter ? { adapter: options.adapter as never } : {}),
   });
   const nsp: NavNamespace = io.of(NAVIGATION_NAMESPACE);
@@ -96,6 +106,17 @@ export function attachRealtime(
 
   let shuttingDown = false;
 
+  /**
+   * Sets the socket's identity. A socket restored by connection state recovery keeps its sessions
+   * and rooms when it is the same identity as before; otherwise it starts afresh.
+   */
+  const identify = (socket: NavSocket, userId: string | null, shareSessionId: string | null) => {
+    const previous = socket.recovered ? (socket.data as SocketData | undefined) : undefined;
+    if (previous && previous.userId === userId && previous.shareSessionId === shareSessionId) return;
+    if (previous) for (const room of [...socket.rooms]) if (room !== socket.id) void socket.leave(room);
+    socket.data = { userId, shareSessionId, navigating: [], observing: [] };
+  };
+
   nsp.use(async (socket, next) => {
     const authData: unknown = socket.handshake.auth;
     const token = typeof authData === 'object' && authData && 'token' in authData ? (authData as { token: unknown }).token : undefined;
@@ -106,7 +127,7 @@ export function attachRealtime(
       if (typeof token === 'string' && token.length > 0 && token.length < 4096) {
         const userId = await auth.verifyUserToken(token);
         if (!(await deps.userExists(userId))) return next(new Error('UNAUTHORIZED'));
-        socket.data = { userId, shareSessionId: null, navigating: [], observing: [] };
+        identify(socket, userId, null);
         return next();
       }
       if (typeof shareToken === 'string' && shareToken.length > 0 && shareToken.length < 256) {
@@ -114,7 +135,7 @@ export function attachRealtime(
         if (!session || (session.shareTokenExpiresAt && session.shareTokenExpiresAt.getTime() < Date.now())) {
           return next(new Error('UNAUTHORIZED'));
         }
-        socket.data = { userId: null, shareSessionId: session.id, navigating: [], observing: [] };
+        identify(socket, null, session.id);
         return next();
       }
       return next(new Error('UNAUTHORIZED'));
@@ -201,10 +222,28 @@ export function attachRealtime(
       });
     }
 
+    /**
+     * Rate limit. A socket refused FLOOD_BURSTS bursts' worth of messages in a row is flooding, not
+     * bursting: it is disconnected, so its parsing and answers stop costing the other sessions.
+     */
+    let refusedInRow = 0;
+    function allowed(): boolean {
+      if (bucket.take(Date.now())) {
+        refusedInRow = 0;
+        return true;
+      }
+      if (++refusedInRow >= FLOOD_BURSTS * options.rateLimitBurst) {
+        slog.warn({ refused: refusedInRow }, 'disconnecting a flooding socket');
+        socket.emit('navigation:error', { code: 'RATE_LIMITED', message: 'flooding: disconnected' });
+        socket.disconnect(true);
+      }
+      return false;
+    }
+
     async function handle(event: InboundEvent, args: unknown[]): Promise<Ack<object>> {
-      if (!bucket.take(Date.now())) return fail('RATE_LIMITED', 'too many messages: slow down');
+      if (!allowed()) return fail('RATE_LIMITED', 'too many messages: slow down');
       if (shuttingDown) return fail('UNAVAILABLE', 'server is shutting down: reconnect and resume');
-      if (args.length !== 1) return fail('VALIDATION_FAILED', `expected one payload argument, got ${args.length}`);
+      if (args.length !== 1) return invalid(`expected one payload argument, got ${args.length}`);
       const parsed = inboundSchemas[event].safeParse(args[0]);
       if (!parsed.success) {
         const failure = validationFailure(parsed.error);
@@ -231,8 +270,8 @@ export function attachRealtime(
     socket.onAny((event: string, ...args: unknown[]) => {
       if ((INBOUND_EVENTS as string[]).includes(event)) return;
       const ack = typeof args.at(-1) === 'function' ? (args.at(-1) as (answer: Ack<object>) => void) : undefined;
-      const answer = bucket.take(Date.now())
-        ? fail('VALIDATION_FAILED', `unknown event: ${String(event).slice(0, 64)}`)
+      const answer = allowed()
+        ? invalid(`unknown event: ${String(event).slice(0, 64)}`)
         : fail('RATE_LIMITED', 'too many messages: slow down');
       hooks.rejected?.(String(event), answer.error.code);
       if (ack) ack(answer);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { call, connect, tokenFor, type NavClient } from '../helpers/client.js';
-import { collect, emitNoAck, emitRaw, ok, query, seededDestination, settle, sleep, startSession, waitFor } from './support.js';
+import { FLOOD_BURSTS } from '../../src/realtime/socket-server.js';
+import { collect, disconnected, emitNoAck, emitRaw, ok, query, seededDestination, settle, sleep, startSession, waitFor } from './support.js';
 
 const BURST = 5;
 const PER_SEC = 1;
@@ -51,6 +52,17 @@ describe('per-socket rate limit', () => {
     const refusedSeq = answers.findIndex((a) => !a.ok);
     const retry = ok(await call(nav, 'position', { sessionId, seq: 100 + refusedSeq, lat: 37.5, lon: 127 }));
     expect('update' in retry).toBe(true);
+  });
+
+  it('disconnects a socket refused FLOOD_BURSTS bursts in a row, and serves the others', async () => {
+    const flooder = await open();
+    const calm = await open();
+    const errors = collect(flooder, 'navigation:error');
+    const gone = disconnected(flooder);
+    for (let i = 0; i < BURST + FLOOD_BURSTS * BURST + 5; i++) emitNoAck(flooder, 'session:observe', { sessionId: 'x' });
+    expect(await gone).toBe('io server disconnect');
+    expect(errors.some((e) => e.code === 'RATE_LIMITED' && /flood/.test(e.message))).toBe(true);
+    expect(ok(await call(calm, 'session:start', { destinationId })).session.status).toBe('active');
   });
 
   it('is per socket: another socket of the same user is not limited', async () => {

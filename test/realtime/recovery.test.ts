@@ -11,7 +11,7 @@ let destinationId: string;
 const sockets: NavClient[] = [];
 
 beforeAll(async () => {
-  t = await startTestApp({ FLUSH_INTERVAL_MS: '20' });
+  t = await startTestApp({ FLUSH_INTERVAL_MS: '20', SHARE_TOKEN_TTL_AFTER_END_SECONDS: '1' });
   destinationId = (await seededDestination(t)).id;
   nav = await connect(t.url, { token: (await tokenFor(t)).token });
   sockets.push(nav);
@@ -72,5 +72,19 @@ describe('connection state recovery', () => {
     expect(seen).toEqual(sent);
     // Back in the room: the count is told again.
     await waitFor('the observer count after the recovery', () => counts.at(-1)?.count === 1);
+  });
+
+  it('a recovering socket is authenticated again: a share token that expired during the drop is refused', async () => {
+    // SHARE_TOKEN_TTL_AFTER_END_SECONDS is 1 on this app: after the session ends the token dies.
+    const { sessionId, shareToken } = await startSession(nav, destinationId);
+    const observer = await reconnectingObserver(shareToken);
+    ok(await call(observer, 'session:observe', { sessionId }));
+    ok(await call(nav, 'session:end', { sessionId, status: 'cancelled' }));
+    const refused = new Promise<Error>((resolve) => observer.once('connect_error', resolve));
+    observer.io.engine.close(); // drops; reconnects after 2 s, when the token has expired
+    const err = await refused;
+    expect(err.message).toBe('UNAUTHORIZED');
+    expect(observer.connected).toBe(false);
+    observer.close();
   });
 });

@@ -92,15 +92,8 @@ const wireError = z.strictObject({
   message: z.string().min(1),
   issues: z.array(wireIssue).min(1).max(20).optional(),
 });
-/**
- * KNOWN DEVIATION (reported to the owner of src/realtime/socket-server.ts): a wrong number of
- * arguments and an unknown event are answered VALIDATION_FAILED without `issues`, where the
- * protocol wants the list of issues. Accepted here only for those two messages; delete this once
- * the server sends an issue for them, and the check below becomes strict for every reply.
- */
-const ISSUELESS_VALIDATION_MESSAGES = /^(expected one payload argument, got \d+|unknown event: )/;
-const hasIssuesWhenRequired = (e: z.output<typeof wireError>) =>
-  e.code !== 'VALIDATION_FAILED' || (e.issues?.length ?? 0) > 0 || ISSUELESS_VALIDATION_MESSAGES.test(e.message);
+/** Every VALIDATION_FAILED carries the list of issues, as the protocol wants. */
+const hasIssuesWhenRequired = (e: z.output<typeof wireError>) => e.code !== 'VALIDATION_FAILED' || (e.issues?.length ?? 0) > 0;
 const failure = z
   .strictObject({ ok: z.literal(false), error: wireError })
   .refine((f) => hasIssuesWhenRequired(f.error), 'VALIDATION_FAILED without issues');
