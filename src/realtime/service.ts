@@ -300,6 +300,13 @@ export class NavigationService {
         const points = record.status === 'active' ? await this.store.loadPoints(sessionId) : [];
         const rt = this.newRuntime(record, destination, points);
         this.runtimes.set(sessionId, rt);
+        // The stored points already arrived but the session is still active: the process stopped
+        // between committing the arriving points and committing the close. Finish the arrival now.
+        const current = rt.state.snapshot();
+        if (record.status === 'active' && current?.arrived && rt.last) {
+          const arrivedAtMs = current.arrivedAtMs ?? current.recordedAtMs;
+          await this.arrive(rt, { ...rt.last, recordedAt: new Date(arrivedAtMs).toISOString() });
+        }
         return rt;
       })().finally(() => this.loading.delete(sessionId));
       this.loading.set(sessionId, pending);

@@ -208,3 +208,54 @@ describe('the write buffer\'s last line of defence', () => {
     expect(t.app.store.durableSeq(sessionId)).toBe(2);
   });
 });
+
+describe('an arrival whose session close was lost', () => {
+  it('is finished when the session is loaded again: completed with its total distance, no second arrive event', async () => {
+    const nav = await open();
+    const { sessionId } = await startSession(nav, cafe.id);
+    // A process committed arriving points, then died before the close: write exactly that state.
+    const arriving = range(0, 5).map((seq) => ({ seq, lat: cafe.lat + (5 - seq) * 2e-5, lon: cafe.lon, recordedAt: t0 + seq * 1000 }));
+    for (const p of arriving) {
+      await query(
+        t.db.url,
+        `insert into navigation_points (id, session_id, seq, latitude, longitude, accuracy, distance_to_target, bearing, recorded_at)
+         values (gen_random_uuid(), $1, $2, $3, $4, 3, 0, 0, $5)`,
+        [sessionId, p.seq, p.lat, p.lon, new Date(p.recordedAt)],
+      );
+    }
+    await query(t.db.url, 'update navigation_sessions set last_seq = 5 where id = $1', [sessionId]);
+    // The arrive event is queued with the arriving fix, so it was committed with the points.
+    await query(
+      t.db.url,
+      "insert into analytics_events (id, session_id, event_type, event_data, recorded_at) values (gen_random_uuid(), $1, 'arrive', '{}', now())",
+      [sessionId],
+    );
+    const core = NavigationState.replay(
+      { latDeg: cafe.lat, lonDeg: cafe.lon },
+      arriving.map((p) => ({ seq: p.seq, latDeg: p.lat, lonDeg: p.lon, accuracyM: 3, recordedAtMs: p.recordedAt })),
+      { arrivalRadiusM: cafe.arrivalRadiusM },
+    );
+    expect(core.arrived).toBe(true); // the stored track really is an arrival
+
+    const other = await startTestApp(ENV, { database: t.db });
+    try {
+      const nav2 = await open(other.url);
+      const answer = await call(nav2, 'session:resume', { sessionId });
+      expect(answer.ok).toBe(false);
+      if (!answer.ok) expect(answer.error.code).toBe('SESSION_CLOSED');
+      const [row] = await query<{ status: string; total_distance: string | null; completed_at: Date | null }>(
+        t.db.url,
+        'select status, total_distance, completed_at from navigation_sessions where id = $1',
+        [sessionId],
+      );
+      expect(row!.status).toBe('completed');
+      expect(row!.completed_at).not.toBeNull();
+      expect(Number(row!.total_distance)).toBeCloseTo(core.traveledM, 2);
+      // Finishing the close does not write a second arrive event.
+      const events = await query(t.db.url, "select 1 from analytics_events where session_id = $1 and event_type = 'arrive'", [sessionId]);
+      expect(events).toHaveLength(1);
+    } finally {
+      await other.close();
+    }
+  });
+});
