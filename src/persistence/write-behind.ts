@@ -139,7 +139,15 @@ export class WriteBehindBuffer {
       }
       clearTimeout(this.timer);
       this.timer = undefined;
-      await (this.flushing ?? this.flush());
+      // A flush hung on a frozen database must not hold the drain past its deadline.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.flushing ?? this.flush(),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, Math.max(0, deadline - Date.now()) + 1);
+        }),
+      ]);
+      clearTimeout(timer);
       if (this.queue.length > 0 && this.failingSince !== null) {
         await new Promise((r) => setTimeout(r, Math.min(this.backoffMs, Math.max(0, deadline - Date.now()))));
       }
