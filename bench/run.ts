@@ -19,7 +19,7 @@
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -168,8 +168,16 @@ function parseArgs(argv: string[]): Options {
 
 const children = new Set<ChildProcess>();
 const cleanups: (() => Promise<void>)[] = [];
+let cleaningUp: Promise<void> | undefined;
+/** Databases being prepared (their cleanup is registered once they exist). */
+const settingUp = new Set<Promise<unknown>>();
 
 function track(child: ChildProcess, name: string): ChildProcess {
+  if (cleaningUp) {
+    // Stopping (Ctrl-C, error): nothing new may outlive us.
+    child.kill('SIGKILL');
+    throw new Error(`not starting ${name}: the benchmark is stopping`);
+  }
   children.add(child);
   child.once('exit', () => children.delete(child));
   child.once('error', (err) => console.error(`[${name}] ${err.message}`));
@@ -194,16 +202,35 @@ async function stopChild(child: ChildProcess, graceMs: number): Promise<number |
   return code;
 }
 
-let cleaningUp: Promise<void> | undefined;
 function cleanup(): Promise<void> {
   return (cleaningUp ??= (async () => {
     await Promise.all([...children].map((c) => stopChild(c, 5_000).catch(() => null)));
-    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => console.error('cleanup:', err instanceof Error ? err.message : err));
+    // A database being created right now registers its own cleanup when done: wait for it (bounded).
+    await Promise.race([Promise.allSettled(settingUp), new Promise((r) => setTimeout(r, 60_000))]);
+    for (let fn = cleanups.pop(); fn; fn = cleanups.pop()) {
+      let timer: NodeJS.Timeout | undefined;
+      const bounded = new Promise<void>((r) => (timer = setTimeout(() => (console.error('cleanup step timed out'), r()), 15_000)));
+      await Promise.race([fn().catch((err: unknown) => console.error('cleanup:', err instanceof Error ? err.message : err)), bounded]);
+      clearTimeout(timer);
+    }
   })());
 }
 
+/** A pg client whose connection errors (PostgreSQL stopping on Ctrl-C…) are reported, not thrown. */
+function pgClient(url: string): pg.Client {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', (err) => console.error(`database connection: ${err.message}`));
+  return client;
+}
+
+process.on('uncaughtException', (err) => {
+  console.error(err);
+  void cleanup().finally(() => process.exit(1));
+});
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (cleaningUp) return; // Ctrl-C reaches us twice (terminal and the wrapper): clean up once
     console.error(`\n${signal}: stopping every child process…`);
     void cleanup().finally(() => process.exit(130));
   });
@@ -487,7 +514,8 @@ async function prepareDatabase(tmp: string): Promise<Database> {
   const external = process.env.DATABASE_URL;
   if (external) {
     const name = `arway_bench_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: external });
+    if (cleaningUp) throw new Error('the benchmark is stopping');
+    const admin = pgClient(external);
     await admin.connect();
     await admin.query(`create database "${name}"`);
     cleanups.push(async () => {
@@ -500,7 +528,7 @@ async function prepareDatabase(tmp: string): Promise<Database> {
   }
   const name = 'arway_bench';
   const handle: EmbeddedPostgresHandle = await startEmbeddedPostgres({ dir: join(tmp, 'pg'), database: name });
-  const admin = new pg.Client({ connectionString: handle.url });
+  const admin = pgClient(handle.url);
   await admin.connect();
   cleanups.push(async () => {
     await admin.end().catch(() => {});
@@ -543,7 +571,7 @@ async function startServer(o: Options, runDir: string, tmp: string, db: Database
 
 /** Creates `n` users and signs one JWT per user (the secret the server was given). */
 async function benchUsers(db: Database, n: number): Promise<string[]> {
-  const client = new pg.Client({ connectionString: db.url });
+  const client = pgClient(db.url);
   await client.connect();
   try {
     const { rows } = await client.query<{ id: string }>(
@@ -560,7 +588,7 @@ async function benchUsers(db: Database, n: number): Promise<string[]> {
 }
 
 async function seededDestination(db: Database): Promise<{ id: string; lat: number; lon: number }> {
-  const client = new pg.Client({ connectionString: db.url });
+  const client = pgClient(db.url);
   await client.connect();
   try {
     const { rows } = await client.query<{ id: string; latitude: string; longitude: string }>(
@@ -772,7 +800,7 @@ async function loadTarget(
 
 /** Every acknowledged (session, seq) must be in navigation_points exactly once. */
 async function verifyPersistence(db: Database, acked: AckedSession[]): Promise<Persistence> {
-  const client = new pg.Client({ connectionString: db.url });
+  const client = pgClient(db.url);
   await client.connect();
   try {
     const totals = (
@@ -910,6 +938,7 @@ async function main(): Promise<void> {
   await mkdir(runDir, { recursive: true });
   const tmp = await mkdtemp(join(tmpdir(), 'arway-bench-'));
   cleanups.push(() => rm(tmp, { recursive: true, force: true }));
+  process.once('exit', () => rmSync(tmp, { recursive: true, force: true })); // last resort
 
   const phasesPerTarget = (o.rate > 0 ? 1 : 0) + (o.max ? 1 : 0);
   const budgetS = o.timeoutS || (o.idle > 0 ? 600 : 2 * phasesPerTarget * (o.durationS + 20) + 240 + o.navigators * (1 + o.observers) * 0.01);
@@ -952,7 +981,9 @@ async function main(): Promise<void> {
     }
     if (o.only !== 'baseline') {
       console.log('\n▶ server (real, PostgreSQL)');
-      const db = await prepareDatabase(tmp);
+      const preparing = prepareDatabase(tmp);
+      settingUp.add(preparing);
+      const db = await preparing;
       const target = await startServer(o, runDir, tmp, db, true);
       const tokens = await benchUsers(db, o.idle);
       idle.push(await idleTarget(o, target, tokens, await seededDestination(db)));
@@ -986,6 +1017,7 @@ async function main(): Promise<void> {
     // The database is prepared (initdb of the embedded cluster…) while the baseline's clients
     // connect, and is ready (idle) before the baseline's load starts.
     const dbReady = o.only === 'baseline' ? null : prepareDatabase(tmp);
+    if (dbReady) settingUp.add(dbReady);
     dbReady?.catch(() => {}); // awaited below; no unhandled rejection meanwhile
     if (o.only !== 'server') {
       console.log('\n▶ baseline (bare Socket.IO: same protocol and geodesy; no validation, auth or database)');
@@ -1215,11 +1247,32 @@ function printReport(o: Options, baseline: TargetResult | null, server: TargetRe
   console.log('\n' + formatTable(columns, footer));
 }
 
-main()
-  .then(() => cleanup())
-  .then(() => process.exit(0))
-  .catch(async (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    await cleanup();
-    process.exit(1);
+/**
+ * Under the `tsx` CLI (`npm run bench`), tsx SIGKILLs its child when the child does not acknowledge
+ * a Ctrl-C within 30 ms, which a busy machine misses, and then nothing would stop the servers, drop
+ * the database or remove the temporary folder. So the CLI's child only relays: the benchmark runs in
+ * a plain `node --import tsx` process of the same process group, which receives Ctrl-C itself.
+ */
+function relayToPlainNode(): boolean {
+  if (process.env.ARWAY_BENCH_INNER === '1' || !process.execArgv.some((a) => a.includes('tsx/dist/preflight'))) return false;
+  const inner = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, ARWAY_BENCH_INNER: '1' },
   });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.removeAllListeners(signal).on(signal, () => inner.kill(signal));
+  process.removeAllListeners('uncaughtException');
+  inner.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 2 : 1)));
+  return true;
+}
+
+if (!relayToPlainNode()) {
+  main()
+    .then(() => cleanup())
+    .then(() => process.exit(0))
+    .catch(async (err: unknown) => {
+      if (cleaningUp) console.error(err instanceof Error ? err.message : err); // interrupted: no stack
+      else console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+      await cleanup();
+      process.exit(1);
+    });
+}
