@@ -93,6 +93,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       flushMaxPoints: config.flushMaxPoints,
       bufferMaxPoints: config.bufferMaxPoints,
       flushRetryMaxMs: config.flushRetryMaxMs,
+      strategy: config.writeStrategy,
     },
     log,
   );

@@ -34,6 +34,8 @@ export const envSchema = z.object({
   FLUSH_MAX_POINTS: int(1, 100_000).default(2000),
   /** Points held in memory while PostgreSQL is down or slow; past it new fixes get UNAVAILABLE. */
   BUFFER_MAX_POINTS: int(1, 10_000_000).default(100_000),
+  /** bulk: one set-based INSERT per batch; unit-of-work: MikroORM entities + em.flush (slower, see README). */
+  WRITE_STRATEGY: z.enum(['bulk', 'unit-of-work']).default('bulk'),
   FLUSH_RETRY_MAX_MS: int(10, 600_000).default(5_000),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   /** HS256 secret for user JWTs; when unset outside production one is generated and kept in DATA_DIR. */
@@ -46,7 +48,7 @@ export const envSchema = z.object({
   RATE_LIMIT_BURST: int(1, 100_000).default(100),
   MAX_MESSAGE_BYTES: int(1_024, 64 * 1024 * 1024).default(1_000_000),
   /** Socket.IO connection state recovery window. */
-  RECOVERY_WINDOW_MS: int(0, 3_600_000).default(120_000),
+  RECOVERY_WINDOW_MS: int(0, 3_600_000).default(30_000),
   /** redis://host:port — when set, Socket.IO uses the Redis Streams adapter (multi-node). */
   REDIS_URL: z
     .string()
@@ -79,6 +81,7 @@ function toConfig(env: z.output<typeof envSchema>) {
     flushMaxPoints: env.FLUSH_MAX_POINTS,
     bufferMaxPoints: env.BUFFER_MAX_POINTS,
     flushRetryMaxMs: env.FLUSH_RETRY_MAX_MS,
+    writeStrategy: env.WRITE_STRATEGY,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     jwtSecret: env.JWT_SECRET,
     jwtTtlSeconds: env.JWT_TTL_SECONDS,

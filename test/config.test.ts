@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       flushMaxPoints: 2000,
       bufferMaxPoints: 100_000,
       flushRetryMaxMs: 5_000,
+      writeStrategy: 'bulk',
       shutdownTimeoutMs: 10_000,
       jwtSecret: undefined,
       jwtTtlSeconds: 86_400,
@@ -38,7 +39,7 @@ describe('loadConfig', () => {
       rateLimitPerSec: 50,
       rateLimitBurst: 100,
       maxMessageBytes: 1_000_000,
-      recoveryWindowMs: 120_000,
+      recoveryWindowMs: 30_000,
       redisUrl: undefined,
       publicUrl: undefined,
     });

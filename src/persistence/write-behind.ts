@@ -13,7 +13,16 @@ type Item =
   | { kind: 'event'; event: AnalyticsRecord }
   | { kind: 'close'; close: SessionClose; done: { resolve(): void; reject(err: Error): void } };
 
+/**
+ * How a batch reaches PostgreSQL. `bulk` (default): one set-based INSERT … SELECT FROM unnest for
+ * points and events, committed with the sessions' last_seq. `unit-of-work`: points and events as
+ * MikroORM entities flushed by the unit of work — the original design, kept for comparison; it costs
+ * ~55-70 µs of CPU per point and could not keep up with 10,000 points/s on two cores.
+ */
+export type WriteStrategy = 'bulk' | 'unit-of-work';
+
 export interface WriteBehindOptions {
+  strategy?: WriteStrategy;
   /** Flush at least this often while anything is queued, ms. */
   flushIntervalMs: number;
   /** Flush as soon as this many points are queued; also the largest batch. */
@@ -32,8 +41,9 @@ export interface FlushStats {
 
 /**
  * The write-behind buffer between the realtime layer and PostgreSQL. Points, analytics events and
- * session closings are queued in memory and committed in batches, one transaction per batch, through
- * MikroORM's unit of work on a forked EntityManager: never one flush per message.
+ * session closings are queued in memory and committed in batches, atomically, on a forked
+ * EntityManager (never one write per message): by default as one set-based statement per batch
+ * (`bulk`), or through MikroORM's unit of work (`unit-of-work`; see {@link WriteStrategy}).
  *
  * Order and durability: the queue is FIFO and a batch is always a prefix of it, so once a batch
  * commits, every earlier item of every session is committed too; the durable seq of a session is
@@ -237,11 +247,16 @@ export class WriteBehindBuffer {
     }
   }
 
-  /** One transaction: points and events through the unit of work, then durable seqs and closings. */
+  /** One atomic write of a batch: points, events, durable seqs, then closings. */
   private async commit(batch: Item[]): Promise<{ points: number; maxSeq: Map<string, number>; closes: Item[] }> {
     let items = batch;
     for (let attempt = 0; ; attempt++) {
       try {
+        // A bulk batch without session closings is one statement, atomic by itself: no BEGIN/COMMIT
+        // round trips (each waits a turn of a busy event loop).
+        if ((this.options.strategy ?? 'bulk') === 'bulk' && !items.some((i) => i.kind === 'close')) {
+          return await this.write(this.orm.em.fork(), items);
+        }
         return await this.orm.em.fork().transactional((em) => this.write(em, items));
       } catch (err) {
         if (!(err instanceof UniqueConstraintViolationException) || attempt > 0) throw err;
@@ -253,47 +268,21 @@ export class WriteBehindBuffer {
 
   private async write(em: EntityManager, items: Item[]) {
     const maxSeq = new Map<string, number>();
+    const points: PointRecord[] = [];
+    const events: AnalyticsRecord[] = [];
     const closes: Item[] = [];
-    let points = 0;
     for (const item of items) {
       if (item.kind === 'point') {
-        const p = item.point;
-        em.create(NavigationPoint, {
-          session: em.getReference(NavigationSession, p.sessionId),
-          seq: p.seq,
-          latitude: p.lat,
-          longitude: p.lon,
-          accuracy: p.accuracyM,
-          heading: p.headingDeg,
-          distanceToTarget: p.distanceM,
-          bearing: p.bearingDeg,
-          relativeAngle: p.relativeAngleDeg,
-          recordedAt: p.recordedAt,
-        });
-        points++;
-        if (p.seq > (maxSeq.get(p.sessionId) ?? -1)) maxSeq.set(p.sessionId, p.seq);
+        points.push(item.point);
+        if (item.point.seq > (maxSeq.get(item.point.sessionId) ?? -1)) maxSeq.set(item.point.sessionId, item.point.seq);
       } else if (item.kind === 'event') {
-        const e = item.event;
-        em.create(AnalyticsEvent, {
-          session: em.getReference(NavigationSession, e.sessionId),
-          eventType: e.type,
-          eventData: e.data,
-          recordedAt: e.recordedAt,
-        });
+        events.push(item.event);
       } else {
         closes.push(item);
       }
     }
-    await em.flush();
-    if (maxSeq.size > 0) {
-      const values = [...maxSeq].map(() => '(?::uuid, ?::bigint)').join(', ');
-      await em.getConnection().execute(
-        `update navigation_sessions s set last_seq = greatest(s.last_seq, v.seq) from (values ${values}) as v(id, seq) where s.id = v.id`,
-        [...maxSeq].flat(),
-        'run',
-        em.getTransactionContext(),
-      );
-    }
+    if ((this.options.strategy ?? 'bulk') === 'unit-of-work') await this.writeUnitOfWork(em, points, events, maxSeq);
+    else await this.writeBulk(em, points, events);
     for (const item of closes) {
       if (item.kind !== 'close') continue;
       const c = item.close;
@@ -310,7 +299,90 @@ export class WriteBehindBuffer {
         },
       );
     }
-    return { points, maxSeq, closes };
+    return { points: points.length, maxSeq, closes };
+  }
+
+  /** Points and events as entities through MikroORM's unit of work (one `em.flush()` per batch). */
+  private async writeUnitOfWork(em: EntityManager, points: PointRecord[], events: AnalyticsRecord[], maxSeq: Map<string, number>) {
+    for (const p of points) {
+      em.create(NavigationPoint, {
+        session: em.getReference(NavigationSession, p.sessionId),
+        seq: p.seq,
+        latitude: p.lat,
+        longitude: p.lon,
+        accuracy: p.accuracyM,
+        heading: p.headingDeg,
+        distanceToTarget: p.distanceM,
+        bearing: p.bearingDeg,
+        relativeAngle: p.relativeAngleDeg,
+        recordedAt: p.recordedAt,
+      });
+    }
+    for (const e of events) {
+      em.create(AnalyticsEvent, {
+        session: em.getReference(NavigationSession, e.sessionId),
+        eventType: e.type,
+        eventData: e.data,
+        recordedAt: e.recordedAt,
+      });
+    }
+    await em.flush();
+    if (maxSeq.size > 0) {
+      const values = [...maxSeq].map(() => '(?::uuid, ?::bigint)').join(', ');
+      await em.getConnection().execute(
+        `update navigation_sessions s set last_seq = greatest(s.last_seq, v.seq) from (values ${values}) as v(id, seq) where s.id = v.id`,
+        [...maxSeq].flat(),
+        'run',
+        em.getTransactionContext(),
+      );
+    }
+  }
+
+  /**
+   * Points, events and the sessions' last_seq in ONE set-based statement: each column goes as one
+   * array parameter and `unnest` turns them back into rows (about 20x less CPU per point than the unit
+   * of work, and one round trip instead of ~11; see README "Performance").
+   */
+  private async writeBulk(em: EntityManager, points: PointRecord[], events: AnalyticsRecord[]) {
+    if (points.length === 0 && events.length === 0) return;
+    const column = <T>(rows: T[], pick: (row: T) => string | number | null) => pgArray(rows.map(pick));
+    const sql = `with p as (
+         insert into navigation_points
+           (id, session_id, seq, latitude, longitude, accuracy, heading, distance_to_target, bearing, relative_angle, recorded_at)
+         select gen_random_uuid(), * from unnest(?::uuid[], ?::bigint[], ?::numeric[], ?::numeric[], ?::numeric[], ?::numeric[],
+                                                 ?::numeric[], ?::numeric[], ?::numeric[], ?::timestamptz[])
+         returning session_id, seq),
+       e as (
+         insert into analytics_events (id, session_id, event_type, event_data, recorded_at)
+         select gen_random_uuid(), * from unnest(?::uuid[], ?::text[], ?::jsonb[], ?::timestamptz[])
+         returning 1)
+       update navigation_sessions s set last_seq = greatest(s.last_seq, m.seq)
+         from (select session_id, max(seq) as seq from p group by session_id) m
+        where s.id = m.session_id`;
+    const params = [
+      column(points, (p) => p.sessionId),
+      column(points, (p) => p.seq),
+      column(points, (p) => p.lat),
+      column(points, (p) => p.lon),
+      column(points, (p) => p.accuracyM),
+      column(points, (p) => p.headingDeg),
+      column(points, (p) => p.distanceM),
+      column(points, (p) => p.bearingDeg),
+      column(points, (p) => p.relativeAngleDeg),
+      column(points, (p) => p.recordedAt.toISOString()),
+      column(events, (e) => e.sessionId),
+      column(events, (e) => e.type),
+      column(events, (e) => JSON.stringify(e.data)),
+      column(events, (e) => e.recordedAt.toISOString()),
+    ];
+    // Raw statements bypass MikroORM's error mapping: convert, so a duplicate (session, seq) is a
+    // UniqueConstraintViolationException here as in the unit of work.
+    await em
+      .getConnection()
+      .execute(sql, params, 'run', em.getTransactionContext())
+      .catch((err: unknown) => {
+        throw err instanceof Error ? em.getDriver().convertException(err) : err;
+      });
   }
 
   /** The batch without points whose (session, seq) is already in the table or earlier in the batch. */
@@ -328,7 +400,7 @@ export class WriteBehindBuffer {
       // As a PostgreSQL array literal: Knex expands a JS array parameter into a list (`any(5, 6, 7::bigint[])`).
       const rows = await em.getConnection().execute<{ seq: string }[]>(
         'select seq from navigation_points where session_id = ? and seq = any(?::bigint[])',
-        [sessionId, `{${seqs.join(',')}}`],
+        [sessionId, pgArray(seqs)],
       );
       for (const row of rows) stored.add(`${sessionId}:${Number(row.seq)}`);
     }
@@ -360,4 +432,14 @@ export class WriteBehindBuffer {
       item.done.resolve();
     }
   }
+}
+
+/**
+ * A PostgreSQL array literal (`{1,2,NULL,"text"}`): Knex would expand a JS array parameter into a
+ * list of parameters, so arrays travel as one text parameter cast in SQL.
+ */
+export function pgArray(values: (string | number | null)[]): string {
+  const item = (v: string | number | null) =>
+    v === null ? 'NULL' : typeof v === 'number' ? String(v) : `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  return `{${values.map(item).join(',')}}`;
 }
