@@ -8,7 +8,7 @@ import {
   type NavigationUpdate,
 } from '../../src/navigation/index.js';
 import { circularDifferenceDeg } from './helpers/fixtures.js';
-import { DESTINATION, T0_MS, mulberry32, noisy, offset, straightWalk, trueDistanceM, type WalkPoint } from './helpers/walk.js';
+import { DESTINATION, T0_MS, mulberry32, offset, straightWalk, trueDistanceM, type WalkPoint } from './helpers/walk.js';
 
 const HOUR_MS = 3_600_000;
 
