@@ -23,20 +23,10 @@ import {
   type IDestination,
   type IFeedback,
 } from './entities/index.js';
-import { isUnavailable, toSessionRecord } from './navigation-store.js';
+import { isUnavailable, toDestinationRecord, toSessionRecord } from './navigation-store.js';
 
 function toDestinationRow(d: IDestination): DestinationRow {
-  return {
-    id: d.id,
-    name: d.name,
-    description: d.description ?? null,
-    lat: d.latitude,
-    lon: d.longitude,
-    address: d.address ?? null,
-    arrivalRadiusM: d.arrivalRadiusM,
-    isActive: d.isActive,
-    createdBy: d.createdBy?.id ?? null,
-  };
+  return { ...toDestinationRecord(d), createdBy: d.createdBy?.id ?? null };
 }
 
 function toFeedbackRow(f: IFeedback): FeedbackRow {

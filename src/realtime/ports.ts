@@ -1,36 +1,12 @@
-import type { SessionStatus } from '../contracts/index.js';
 
 /**
  * What the realtime layer needs from storage: a small interface, implemented over MikroORM in
  * src/persistence/navigation-store.ts and wired in src/app.ts. The realtime layer never sees the ORM.
  */
 
-export interface DestinationRecord {
-  id: string;
-  name: string;
-  description: string | null;
-  lat: number;
-  lon: number;
-  address: string | null;
-  arrivalRadiusM: number;
-  isActive: boolean;
-}
+import type { DestinationRecord, SessionRecord } from '../records.js';
 
-export interface SessionRecord {
-  id: string;
-  userId: string;
-  destinationId: string;
-  status: SessionStatus;
-  startedAt: Date;
-  completedAt: Date | null;
-  start: { lat: number; lon: number } | null;
-  end: { lat: number; lon: number } | null;
-  totalDistanceM: number | null;
-  shareTokenHash: string | null;
-  shareTokenExpiresAt: Date | null;
-  /** Highest seq committed for this session, -1 when none. */
-  durableSeq: number;
-}
+export type { DestinationRecord, SessionRecord };
 
 /** A computed fix as stored in navigation_points. */
 export interface PointRecord {

@@ -1,11 +1,9 @@
 import type {
   BatchPointInput,
-  DestinationDto,
   HeadingInput,
   NavigationUpdateDto,
   PositionBatchInput,
   PositionInput,
-  SessionDto,
   SessionEndInput,
   SessionStartInput,
   SnapshotDto,
@@ -18,6 +16,7 @@ import {
   type NavigationConfig,
   type NavigationUpdate,
 } from '../navigation/index.js';
+import { destinationDto, sessionDto } from '../records.js';
 import { WireFailure } from './errors.js';
 import type { AnalyticsRecord, DestinationRecord, NavigationStore, PointRecord, SessionRecord } from './ports.js';
 
@@ -59,33 +58,6 @@ interface SessionRuntime {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
-
-export function sessionDto(r: SessionRecord): SessionDto {
-  return {
-    id: r.id,
-    userId: r.userId,
-    destinationId: r.destinationId,
-    status: r.status,
-    startedAt: r.startedAt.toISOString(),
-    completedAt: r.completedAt ? r.completedAt.toISOString() : null,
-    start: r.start,
-    end: r.end,
-    totalDistance: r.totalDistanceM,
-  };
-}
-
-export function destinationDto(d: DestinationRecord): DestinationDto {
-  return {
-    id: d.id,
-    name: d.name,
-    description: d.description,
-    lat: d.lat,
-    lon: d.lon,
-    address: d.address,
-    arrivalRadius: d.arrivalRadiusM,
-    isActive: d.isActive,
-  };
-}
 
 /**
  * The realtime use cases (start, resume, position, batch, heading, end, observe), independent of

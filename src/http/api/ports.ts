@@ -1,22 +1,13 @@
 import type { SessionStatus } from '../../contracts/index.js';
+import type { DestinationRecord, SessionRecord } from '../../records.js';
 
 /**
  * What the REST API needs from storage. Implemented over MikroORM in src/persistence/api-store.ts and
  * wired in src/app.ts; the HTTP layer never sees the ORM.
  */
 
-export interface DestinationRow {
-  id: string;
-  name: string;
-  description: string | null;
-  lat: number;
-  lon: number;
-  address: string | null;
-  arrivalRadiusM: number;
-  isActive: boolean;
-  /** The user who created it (who may change or delete it); null for imported rows. */
-  createdBy: string | null;
-}
+/** A destination with its creator (who may change or delete it; null for imported rows). */
+export type DestinationRow = DestinationRecord & { createdBy: string | null };
 
 export interface NewDestination {
   name: string;
@@ -33,20 +24,7 @@ export type DestinationChanges = Partial<Omit<NewDestination, 'createdBy' | 'arr
   isActive?: boolean;
 };
 
-export interface SessionRow {
-  id: string;
-  userId: string;
-  destinationId: string;
-  status: SessionStatus;
-  startedAt: Date;
-  completedAt: Date | null;
-  start: { lat: number; lon: number } | null;
-  end: { lat: number; lon: number } | null;
-  totalDistanceM: number | null;
-  durableSeq: number;
-  shareTokenHash: string | null;
-  shareTokenExpiresAt: Date | null;
-}
+export type SessionRow = SessionRecord;
 
 export interface TrackPointRow {
   seq: number;
