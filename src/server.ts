@@ -23,13 +23,16 @@ async function main(): Promise<void> {
     `ARWay server listening on ${url} (database: ${app.database.kind})`,
   );
 
-  let signalled = false;
+  let signalledAtMs: number | null = null;
   const stop = (signal: NodeJS.Signals) => {
-    if (signalled) {
+    if (signalledAtMs !== null) {
+      // The same Ctrl-C can arrive twice (from the terminal to the process group, and relayed by
+      // npm): only a signal a second or more after the first means "exit now".
+      if (Date.now() - signalledAtMs < 1_000) return;
       log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    signalled = true;
+    signalledAtMs = Date.now();
     log.info({ signal }, 'signal received, stopping');
     const timer = setTimeout(() => {
       log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out, exiting');
