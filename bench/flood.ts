@@ -119,6 +119,7 @@ async function flooder(): Promise<void> {
   });
   const kinds: Exclude<FloodMode, 'mixed'>[] = mode === 'mixed' ? ['valid', 'invalid', 'unknown'] : [mode];
   let paced = false;
+  let disconnects = 0;
   const pump = () => {
     while (!stop && inFlight < window && socket.connected) {
       if (rate > 0 && sent >= ((performance.now() - started) / 1000) * rate) {
@@ -156,16 +157,18 @@ async function flooder(): Promise<void> {
     if (m.cmd !== 'stop') return;
     stop = true;
     const seconds = (performance.now() - started) / 1000;
-    process.send!({ sent, answered, seconds, codes }, () => {
+    process.send!({ sent, answered, seconds, codes: { ...codes, disconnects } }, () => {
       socket.close();
       process.exit(0);
     });
   });
-  socket.on('disconnect', (reason) => {
-    if (!stop) {
-      process.send!({ error: `flooding socket disconnected: ${reason}` });
-      process.exit(1);
-    }
+  // The server disconnects a socket that keeps flooding: like a real abuser, come straight back.
+  socket.on('disconnect', () => {
+    if (stop) return;
+    disconnects++;
+    inFlight = 0;
+    socket.once('connect', pump);
+    socket.connect();
   });
   process.send!({ ready: true });
   pump();
