@@ -196,11 +196,14 @@ export class NavigationService {
    * valid) and returns the snapshot for a new observer.
    */
   async snapshot(viewer: { userId: string | null; shareSessionId: string | null }, sessionId: string): Promise<Omit<SnapshotDto, 'observers'>> {
+    // Checked before the lookup, so a share token cannot probe whether other session ids exist.
+    if (viewer.shareSessionId !== null && viewer.shareSessionId !== sessionId) {
+      throw new WireFailure('FORBIDDEN', 'this share token is for another session');
+    }
     const rt = this.runtimes.get(sessionId);
     const record = rt?.record ?? (await this.store.getSession(sessionId));
     if (!record) throw new WireFailure('NOT_FOUND', 'session not found');
     if (viewer.shareSessionId !== null) {
-      if (viewer.shareSessionId !== sessionId) throw new WireFailure('FORBIDDEN', 'this share token is for another session');
       if (record.shareTokenExpiresAt && record.shareTokenExpiresAt.getTime() < this.now()) {
         throw new WireFailure('UNAUTHORIZED', 'the share token has expired');
       }

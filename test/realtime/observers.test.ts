@@ -150,6 +150,8 @@ describe('authorization', () => {
     const b = await startSession(nav, cafe.id);
     const watcher = await open({ shareToken: a.shareToken });
     expectError(await call(watcher, 'session:observe', { sessionId: b.sessionId }), 'FORBIDDEN');
+    // An id that names no session answers the same: the token cannot probe which ids exist.
+    expectError(await call(watcher, 'session:observe', { sessionId: '00000000-0000-4000-8000-000000000000' }), 'FORBIDDEN');
     ok(await call(watcher, 'session:observe', { sessionId: a.sessionId }));
   });
 
