@@ -20,6 +20,11 @@ import { destinationDto, sessionDto } from '../records.js';
 import { WireFailure } from './errors.js';
 import type { AnalyticsRecord, DestinationRecord, NavigationStore, PointRecord, SessionRecord } from './ports.js';
 
+/** A `distance_update` analytics event is written when the distance changed by this much, m. */
+export const DEFAULT_DISTANCE_EVENT_STEP_M = 10;
+/** At most one `heading_update` analytics event per session per this many ms. */
+export const DEFAULT_HEADING_EVENT_INTERVAL_MS = 1_000;
+
 /** What the service tells the room; implemented over Socket.IO in socket-server.ts. */
 export interface NavigationEmitter {
   update(update: NavigationUpdateDto): void;
@@ -80,8 +85,8 @@ export class NavigationService {
     private readonly options: NavigationServiceOptions,
   ) {
     this.now = options.now ?? Date.now;
-    this.distanceEventStepM = options.distanceEventStepM ?? 10;
-    this.headingEventIntervalMs = options.headingEventIntervalMs ?? 1_000;
+    this.distanceEventStepM = options.distanceEventStepM ?? DEFAULT_DISTANCE_EVENT_STEP_M;
+    this.headingEventIntervalMs = options.headingEventIntervalMs ?? DEFAULT_HEADING_EVENT_INTERVAL_MS;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.idleEvictMs = options.idleEvictMs ?? 30 * 60_000;
     this.sweeper = setInterval(() => this.evictIdle(), Math.min(this.idleEvictMs, 60_000));
