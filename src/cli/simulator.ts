@@ -9,14 +9,13 @@ import {
   MAX_BATCH_POINTS,
   MAX_CLOCK_SKEW_MS,
   NAVIGATION_NAMESPACE,
-  type BatchPointInput,
   type ClientToServerEvents,
   type NavigationUpdateDto,
   type ServerToClientEvents,
   type WireError,
 } from '../contracts/index.js';
 import { geodesicDistanceM } from '../navigation/index.js';
-import { mulberry32, startAround, Walker, type LatLon, type SimFix } from './walker.js';
+import { mulberry32, startAround, toWirePoint, Walker, type LatLon, type SimFix } from './walker.js';
 
 type NavSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -269,15 +268,6 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
       random,
     });
 
-    const toWire = (f: SimFix): BatchPointInput => ({
-      seq: f.seq,
-      lat: f.lat,
-      lon: f.lon,
-      accuracy: f.accuracy,
-      heading: f.heading,
-      headingReference: f.headingReference,
-      recordedAt: f.recordedAtMs,
-    });
 
     const handleFailure = (error: WireError): 'retry' | 'stop' => {
       if (error.code === 'RATE_LIMITED' || error.code === 'UNAVAILABLE') return 'retry';
@@ -298,7 +288,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         if (unsent.length === 1) {
           const f = unsent[0]!;
           transmissions++;
-          const answer = await call('position', { sessionId, ...toWire(f) });
+          const answer = await call('position', { sessionId, ...toWirePoint(f) });
           if (!answer) return;
           if (!answer.ok) {
             if (handleFailure(answer.error) === 'retry') await sleep(200);
@@ -318,7 +308,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
         }
         const chunk = unsent.slice(0, MAX_BATCH_POINTS);
         transmissions += chunk.length;
-        const answer = await call('position:batch', { sessionId, points: chunk.map(toWire) });
+        const answer = await call('position:batch', { sessionId, points: chunk.map(toWirePoint) });
         if (!answer) return;
         if (!answer.ok) {
           if (handleFailure(answer.error) === 'retry') await sleep(200);

@@ -5,6 +5,7 @@
  * (magnetic = true − WMM2025 declination, so the server's conversion is exercised). Deterministic
  * for a given PRNG; no I/O.
  */
+import type { BatchPointInput } from '../contracts/index.js';
 import {
   decimalYearUtc,
   geodesicDestination,
@@ -184,6 +185,19 @@ export class Walker {
 }
 
 /** A start point `distanceM` from the destination at a random azimuth. */
+/** A simulated fix as a protocol position (without its session id). */
+export function toWirePoint(f: SimFix): BatchPointInput {
+  return {
+    seq: f.seq,
+    lat: f.lat,
+    lon: f.lon,
+    accuracy: f.accuracy,
+    heading: f.heading,
+    headingReference: f.headingReference,
+    recordedAt: f.recordedAtMs,
+  };
+}
+
 export function startAround(destination: LatLon, distanceM: number, random: () => number): LatLon {
   const p = geodesicDestination(destination.lat, destination.lon, random() * 360, distanceM);
   return { lat: p.latDeg, lon: p.lonDeg };

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mulberry32, startAround, Walker, type SimFix } from '../../src/cli/walker.js';
+import { mulberry32, startAround, toWirePoint, Walker, type SimFix } from '../../src/cli/walker.js';
 import type { NavigationUpdateDto } from '../../src/contracts/index.js';
 import { Destination } from '../../src/persistence/entities/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
@@ -75,16 +75,7 @@ const status = (page: Page) => page.locator('#status');
 const html = (page: Page) => page.locator('html');
 
 async function sendFix(sessionId: string, f: SimFix): Promise<NavigationUpdateDto> {
-  const answer = await call(nav, 'position', {
-    sessionId,
-    seq: f.seq,
-    lat: f.lat,
-    lon: f.lon,
-    accuracy: f.accuracy,
-    heading: f.heading,
-    headingReference: f.headingReference,
-    recordedAt: f.recordedAtMs,
-  });
+  const answer = await call(nav, 'position', { sessionId, ...toWirePoint(f) });
   if (!answer.ok || !('update' in answer)) throw new Error(`position ${f.seq}: ${JSON.stringify(answer)}`);
   return answer.update;
 }

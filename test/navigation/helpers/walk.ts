@@ -7,23 +7,10 @@ import type { Fix } from '../../../src/navigation/index.js';
 
 const { Geodesic } = geographiclib;
 
-/** Mulberry32: a small, fast, seeded 32-bit PRNG returning uniforms in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The simulator's seeded PRNG and normal deviates: one implementation for tests and the CLI. */
+import { gaussian, mulberry32 } from '../../../src/cli/walker.js';
 
-/** Standard normal deviate (Box-Muller). */
-export function gaussian(random: () => number): number {
-  const u = 1 - random();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
-}
+export { gaussian, mulberry32 };
 
 export interface LatLon {
   latDeg: number;
