@@ -52,6 +52,11 @@ export class Metrics {
     labelNames: ['event', 'code'] as const,
     registers: [this.registry],
   });
+  private readonly throttles = new Counter({
+    name: 'arway_socket_throttles_total',
+    help: 'Times a socket over its rate limit stopped being read until it could be served again',
+    registers: [this.registry],
+  });
   private readonly handlerDuration = new Histogram({
     name: 'arway_socket_handler_duration_seconds',
     help: 'Time from receiving an event to its acknowledgement (validation, navigation, enqueue): the update latency',
@@ -126,6 +131,7 @@ export class Metrics {
     received: (event) => this.eventsReceived.inc({ event: eventLabel(event) }),
     rejected: (event, code) => this.rejections.inc({ event: eventLabel(event), code }),
     handled: (event, seconds) => this.handlerDuration.observe({ event: eventLabel(event) }, seconds),
+    throttled: () => this.throttles.inc(),
   };
 
   /** Listener for the write-behind buffer's onFlush. */

@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import type { Adapter } from 'socket.io-adapter';
+import { WebSocketServer, type ServerOptions as WsServerOptions } from 'ws';
 import {
   INBOUND_EVENTS,
   inboundSchemas,
@@ -16,8 +17,33 @@ import { AuthError, hashShareToken, type Auth } from '../auth.js';
 import type { Logger } from '../logger.js';
 import { fail, validationFailure, WireFailure } from './errors.js';
 
-/** A socket refused this many rate-limit bursts in a row is disconnected as a flood. */
+/**
+ * A socket that cannot be paused (HTTP long-polling) and is refused this many bursts' worth of
+ * messages in a row is disconnected as a flood.
+ */
 export const FLOOD_BURSTS = 4;
+
+/** The longest a throttled websocket stays unread (far below the heartbeat's 20 s ping timeout). */
+export const MAX_THROTTLE_MS = 5_000;
+
+/**
+ * The websocket server under Engine.IO, delivering at most one message per socket per event-loop
+ * turn (`allowSynchronousEvents: false`): a socket whose TCP chunk holds hundreds of messages (a
+ * flood, a reconnect's backlog) cannot hold the event loop for the length of that chunk while the
+ * other sessions wait; the next chunk is read only once this one is consumed.
+ */
+class FairWebSocketServer extends WebSocketServer {
+  constructor(options: WsServerOptions) {
+    super({ ...options, allowSynchronousEvents: false });
+  }
+}
+
+/** The `ws` socket under a Socket.IO socket on the websocket transport (it can pause reading), else null. */
+function pausableTransport(socket: { conn: unknown }): { pause(): void; resume(): void } | null {
+  const transport = (socket.conn as { transport?: { name?: string; socket?: { pause?: unknown; resume?: unknown } } }).transport;
+  const ws = transport?.name === 'websocket' ? transport.socket : undefined;
+  return ws && typeof ws.pause === 'function' && typeof ws.resume === 'function' ? (ws as { pause(): void; resume(): void }) : null;
+}
 
 /** VALIDATION_FAILED that is not a zod failure, with one issue so every such answer has `issues`. */
 function invalid(message: string) {
@@ -49,6 +75,8 @@ export interface RealtimeHooks {
   received?(event: string): void;
   rejected?(event: string, code: WireError['code']): void;
   handled?(event: string, seconds: number): void;
+  /** A socket over its rate limit stopped being read for a while. */
+  throttled?(): void;
 }
 
 export const rooms = {
@@ -84,6 +112,7 @@ export function attachRealtime(
   const hooks = deps.hooks ?? {};
   const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>(httpServer, {
     maxHttpBufferSize: options.maxMessageBytes,
+    wsEngine: FairWebSocketServer,
     cors: options.corsOrigin ? { origin: options.corsOrigin } : undefined,
     connectionStateRecovery:
             // Middlewares run on recovery too: a recovered socket must still hold valid credentials (an
@@ -162,7 +191,8 @@ export function attachRealtime(
     hooks.connected?.(kind);
     // A recovered socket is back in its rooms; the drop was announced as a departure, so announce the return.
     if (socket.recovered) for (const sessionId of socket.data.observing) announceObservers(sessionId);
-    const bucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst, Date.now());
+    // A socket sending past its budget owes up to one burst (debt) before it is served again.
+    const bucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst, Date.now(), options.rateLimitBurst);
     const slog = log.child({ socketId: socket.id, userId: socket.data.userId ?? undefined });
 
     const requireUser = (): string => {
@@ -223,16 +253,35 @@ export function attachRealtime(
     }
 
     /**
-     * Rate limit. A socket refused FLOOD_BURSTS bursts' worth of messages in a row is flooding, not
-     * bursting: it is disconnected, so its parsing and answers stop costing the other sessions.
+     * Rate limit. A refused message is answered RATE_LIMITED and, on a websocket, the server stops
+     * reading the socket until the client could be served again: what it sends meanwhile waits in
+     * TCP buffers (backpressure), so a flood costs the server about `rateLimitPerSec` messages a
+     * second, whatever the client sends, and the client is not disconnected (no reconnect storm).
+     * A long-polling socket cannot be paused: refused FLOOD_BURSTS bursts in a row, it is disconnected.
      */
     let refusedInRow = 0;
+    let throttle: { timer: ReturnType<typeof setTimeout>; ws: { resume(): void } } | undefined;
+    const endThrottle = () => {
+      if (!throttle) return;
+      clearTimeout(throttle.timer);
+      throttle.ws.resume();
+      throttle = undefined;
+    };
     function allowed(): boolean {
-      if (bucket.take(Date.now())) {
+      const now = Date.now();
+      if (bucket.take(now)) {
         refusedInRow = 0;
         return true;
       }
-      if (++refusedInRow >= FLOOD_BURSTS * options.rateLimitBurst) {
+      refusedInRow++;
+      const ws = pausableTransport(socket);
+      if (ws) {
+        if (!throttle) {
+          hooks.throttled?.();
+          ws.pause();
+          throttle = { ws, timer: setTimeout(endThrottle, Math.min(MAX_THROTTLE_MS, Math.ceil(bucket.msUntil(now)))) };
+        }
+      } else if (refusedInRow >= FLOOD_BURSTS * options.rateLimitBurst) {
         slog.warn({ refused: refusedInRow }, 'disconnecting a flooding socket');
         socket.emit('navigation:error', { code: 'RATE_LIMITED', message: 'flooding: disconnected' });
         socket.disconnect(true);
@@ -279,6 +328,7 @@ export function attachRealtime(
     });
 
     socket.on('disconnect', () => {
+      endThrottle(); // a paused socket could not read the peer's close frame
       hooks.disconnected?.(kind);
       for (const sessionId of socket.data.observing) announceObservers(sessionId);
     });

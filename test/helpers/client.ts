@@ -7,10 +7,14 @@ import type { TestApp } from './app.js';
 export type NavClient = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /** Connects to /navigation and resolves once connected (rejects with the connect_error). */
-export function connect(baseUrl: string, auth: Record<string, unknown>, opts: { reconnection?: boolean } = {}): Promise<NavClient> {
+export function connect(
+  baseUrl: string,
+  auth: Record<string, unknown>,
+  opts: { reconnection?: boolean; transports?: ('websocket' | 'polling')[] } = {},
+): Promise<NavClient> {
   const socket: NavClient = io(baseUrl + NAVIGATION_NAMESPACE, {
     auth,
-    transports: ['websocket'],
+    transports: opts.transports ?? ['websocket'],
     reconnection: opts.reconnection ?? false,
     forceNew: true,
   });
