@@ -1,7 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import type { Adapter } from 'socket.io-adapter';
-import { WebSocketServer, type ServerOptions as WsServerOptions } from 'ws';
 import {
   INBOUND_EVENTS,
   inboundSchemas,
@@ -26,23 +25,30 @@ export const FLOOD_BURSTS = 4;
 /** The longest a throttled websocket stays unread (far below the heartbeat's 20 s ping timeout). */
 export const MAX_THROTTLE_MS = 5_000;
 
-/**
- * The websocket server under Engine.IO, delivering at most one message per socket per event-loop
- * turn (`allowSynchronousEvents: false`): a socket whose TCP chunk holds hundreds of messages (a
- * flood, a reconnect's backlog) cannot hold the event loop for the length of that chunk while the
- * other sessions wait; the next chunk is read only once this one is consumed.
- */
-class FairWebSocketServer extends WebSocketServer {
-  constructor(options: WsServerOptions) {
-    super({ ...options, allowSynchronousEvents: false });
-  }
+interface PausableWs {
+  pause(): void;
+  resume(): void;
+  _receiver?: { _allowSynchronousEvents?: unknown };
 }
 
 /** The `ws` socket under a Socket.IO socket on the websocket transport (it can pause reading), else null. */
-function pausableTransport(socket: { conn: unknown }): { pause(): void; resume(): void } | null {
+function pausableTransport(socket: { conn: unknown }): PausableWs | null {
   const transport = (socket.conn as { transport?: { name?: string; socket?: { pause?: unknown; resume?: unknown } } }).transport;
   const ws = transport?.name === 'websocket' ? transport.socket : undefined;
-  return ws && typeof ws.pause === 'function' && typeof ws.resume === 'function' ? (ws as { pause(): void; resume(): void }) : null;
+  return ws && typeof ws.pause === 'function' && typeof ws.resume === 'function' ? (ws as PausableWs) : null;
+}
+
+/**
+ * Makes `ws` deliver the rest of what it has already read from a socket one message per event-loop
+ * turn (its `allowSynchronousEvents: false` mode, set on this socket's receiver only): a flooder's
+ * chunk of hundreds of messages then interleaves with the other sessions instead of holding the
+ * loop for its whole length. Server-wide it would cost half the throughput under load (measured),
+ * so only a throttled socket gets it. `_receiver` is ws's own field: when a ws version lacks it,
+ * this does nothing and only the pause remains.
+ */
+function deliverOnePerTurn(ws: PausableWs): void {
+  const receiver = ws._receiver;
+  if (receiver && typeof receiver._allowSynchronousEvents === 'boolean') receiver._allowSynchronousEvents = false;
 }
 
 /** VALIDATION_FAILED that is not a zod failure, with one issue so every such answer has `issues`. */
@@ -112,7 +118,6 @@ export function attachRealtime(
   const hooks = deps.hooks ?? {};
   const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>(httpServer, {
     maxHttpBufferSize: options.maxMessageBytes,
-    wsEngine: FairWebSocketServer,
     cors: options.corsOrigin ? { origin: options.corsOrigin } : undefined,
     connectionStateRecovery:
             // Middlewares run on recovery too: a recovered socket must still hold valid credentials (an
@@ -260,7 +265,7 @@ export function attachRealtime(
      * A long-polling socket cannot be paused: refused FLOOD_BURSTS bursts in a row, it is disconnected.
      */
     let refusedInRow = 0;
-    let throttle: { timer: ReturnType<typeof setTimeout>; ws: { resume(): void } } | undefined;
+    let throttle: { timer: ReturnType<typeof setTimeout>; ws: PausableWs } | undefined;
     const endThrottle = () => {
       if (!throttle) return;
       clearTimeout(throttle.timer);
@@ -279,6 +284,7 @@ export function attachRealtime(
         if (!throttle) {
           hooks.throttled?.();
           ws.pause();
+          deliverOnePerTurn(ws);
           throttle = { ws, timer: setTimeout(endThrottle, Math.min(MAX_THROTTLE_MS, Math.ceil(bucket.msUntil(now)))) };
         }
       } else if (refusedInRow >= FLOOD_BURSTS * options.rateLimitBurst) {

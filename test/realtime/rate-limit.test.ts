@@ -108,6 +108,12 @@ describe('per-socket rate limit', () => {
     expect(seen).toBeLessThan(sent);
     expect(errors.slice(BURST).every((e) => e.code === 'RATE_LIMITED')).toBe(true);
     expect(flooder.connected).toBe(true);
+    // What it had already read is delivered one message per loop turn (ws's receiver switched for this socket only).
+    const receiverOf = (id: string | undefined) =>
+      (t.app.realtime.nsp.sockets.get(id!)?.conn as unknown as { transport: { socket: { _receiver: { _allowSynchronousEvents: unknown } } } })
+        .transport.socket._receiver._allowSynchronousEvents;
+    expect(receiverOf(flooder.id)).toBe(false);
+    expect(receiverOf(calm.id)).toBe(true);
     // Another socket of the same user is served meanwhile.
     expect(ok(await call(calm, 'session:start', { destinationId })).session.status).toBe('active');
     // And the flooder is read again once it could be served.
