@@ -57,6 +57,11 @@ export class Metrics {
     help: 'Times a socket over its rate limit stopped being read until it could be served again',
     registers: [this.registry],
   });
+  private readonly storageHolds = new Counter({
+    name: 'arway_socket_storage_holds_total',
+    help: 'Times a socket sending points stopped being read until the write-behind queue caught up (backpressure)',
+    registers: [this.registry],
+  });
   private readonly handlerDuration = new Histogram({
     name: 'arway_socket_handler_duration_seconds',
     help: 'Time from receiving an event to its acknowledgement (validation, navigation, enqueue): the update latency',
@@ -132,6 +137,7 @@ export class Metrics {
     rejected: (event, code) => this.rejections.inc({ event: eventLabel(event), code }),
     handled: (event, seconds) => this.handlerDuration.observe({ event: eventLabel(event) }, seconds),
     throttled: () => this.throttles.inc(),
+    heldForStorage: () => this.storageHolds.inc(),
   };
 
   /** Listener for the write-behind buffer's onFlush. */

@@ -175,6 +175,14 @@ export class OrmNavigationStore implements NavigationStore {
     this.buffer.onDurable(listener);
   }
 
+  behind(): boolean {
+    return this.buffer.behind();
+  }
+
+  onCaughtUp(listener: () => void): void {
+    this.buffer.onCaughtUp(listener);
+  }
+
   durableSeq(sessionId: string): number {
     return this.buffer.durableSeq(sessionId);
   }

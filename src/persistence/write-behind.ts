@@ -67,6 +67,8 @@ export class WriteBehindBuffer {
   private readonly durable = new Map<string, number>();
   private readonly durableListeners: ((sessionId: string, durableSeq: number) => void)[] = [];
   private readonly flushListeners: ((stats: FlushStats) => void)[] = [];
+  private readonly caughtUpListeners: (() => void)[] = [];
+  private wasBehind = false;
   private closed = false;
 
   constructor(
@@ -105,6 +107,28 @@ export class WriteBehindBuffer {
 
   onDurable(listener: (sessionId: string, durableSeq: number) => void): void {
     this.durableListeners.push(listener);
+  }
+
+  /**
+   * Backpressure signal: writes succeed but more than two batches wait (the database, or the
+   * event loop around it, commits slower than points arrive). Not while writes fail: then the
+   * buffer absorbs what comes, up to its bound, and live updates keep flowing.
+   */
+  behind(): boolean {
+    const behind = !this.closed && this.failingSince === null && this.queuedPoints >= 2 * this.options.flushMaxPoints;
+    if (behind) this.wasBehind = true;
+    return behind;
+  }
+
+  /** Called once the queue is down to one batch again after `behind()` said true, or when writes start failing. */
+  onCaughtUp(listener: () => void): void {
+    this.caughtUpListeners.push(listener);
+  }
+
+  private caughtUp(): void {
+    if (!this.wasBehind) return;
+    this.wasBehind = false;
+    for (const l of this.caughtUpListeners) l();
   }
 
   onFlush(listener: (stats: FlushStats) => void): void {
@@ -234,6 +258,7 @@ export class WriteBehindBuffer {
       this.inFlightPoints = 0;
       this.afterCommit(stored);
       for (const l of this.flushListeners) l({ batchPoints: stored.points, batchItems: batch.length, durationMs });
+      if (this.queuedPoints < this.options.flushMaxPoints) this.caughtUp();
     } catch (err) {
       // Back to the head of the queue, in order; retried after a backoff.
       this.queue = batch.concat(this.queue);
@@ -244,6 +269,7 @@ export class WriteBehindBuffer {
       this.backoffMs = Math.min(this.options.flushRetryMaxMs, Math.max(50, this.backoffMs * 2));
       const level = err instanceof ConnectionException || /ECONNREFUSED|terminat|timeout/i.test(this.lastError) ? 'warn' : 'error';
       this.log[level]({ err, buffered: this.bufferedPoints, retryInMs: this.backoffMs }, 'flush failed, will retry');
+      this.caughtUp(); // failing is not "behind": whoever held back for the queue is released
     }
   }
 

@@ -68,6 +68,14 @@ export interface NavigationStore {
   capacity(): number;
   /** Queue a session's closing, committed in the flush after its queued points; resolves once committed. */
   closeSession(close: SessionClose, events?: AnalyticsRecord[]): Promise<void>;
+  /**
+   * Backpressure: true while writes succeed but the queue is more than two batches long. The
+   * realtime layer then stops reading the sockets that send points until `onCaughtUp` fires, so
+   * it acknowledges about as fast as storage commits. False while writes fail (the buffer absorbs).
+   */
+  behind(): boolean;
+  /** Called when the queue is back to one batch after `behind()` said true (or writes started failing). */
+  onCaughtUp(listener: () => void): void;
   /** Called after each commit with every session whose durable seq advanced. */
   onDurable(listener: (sessionId: string, durableSeq: number) => void): void;
   /** Highest seq committed for a session known to this process, or -1. */

@@ -51,6 +51,56 @@ function deliverOnePerTurn(ws: PausableWs): void {
   if (receiver && typeof receiver._allowSynchronousEvents === 'boolean') receiver._allowSynchronousEvents = false;
 }
 
+/**
+ * Stops reading one socket for one or more reasons (its rate limit, storage backpressure); reading
+ * resumes when no reason is left. What the client sends meanwhile waits in TCP buffers.
+ */
+class ReadGate {
+  private paused: PausableWs | null = null;
+  private readonly reasons = new Set<'rate' | 'storage'>();
+
+  constructor(private readonly socket: { conn: unknown }) {}
+
+  /** The paused websocket, when there is one. */
+  get ws(): PausableWs | null {
+    return this.paused;
+  }
+
+  has(reason: 'rate' | 'storage'): boolean {
+    return this.reasons.has(reason);
+  }
+
+  /** False when the transport cannot be paused (HTTP long-polling). */
+  hold(reason: 'rate' | 'storage'): boolean {
+    if (this.reasons.has(reason)) return true;
+    const ws = this.paused ?? pausableTransport(this.socket);
+    if (!ws) return false;
+    if (!this.paused) ws.pause();
+    this.paused = ws;
+    this.reasons.add(reason);
+    return true;
+  }
+
+  release(reason: 'rate' | 'storage'): void {
+    if (this.reasons.delete(reason) && this.reasons.size === 0) this.releaseAll();
+  }
+
+  releaseAll(): void {
+    this.reasons.clear();
+    this.paused?.resume();
+    this.paused = null;
+  }
+}
+
+/** Events that queue points or analytics: their senders are held back while storage is behind. */
+const WRITING_EVENTS: ReadonlySet<string> = new Set(['position', 'position:batch', 'heading']);
+
+/**
+ * The longest a socket is held back for storage before it is read again (and held again if storage
+ * is still behind): keeps heartbeats and `session:end` moving on a slow database.
+ */
+export const MAX_STORAGE_HOLD_MS = 5_000;
+
 /** VALIDATION_FAILED that is not a zod failure, with one issue so every such answer has `issues`. */
 function invalid(message: string) {
   return fail('VALIDATION_FAILED', message, [{ code: 'custom', path: [], message }]);
@@ -83,6 +133,8 @@ export interface RealtimeHooks {
   handled?(event: string, seconds: number): void;
   /** A socket over its rate limit stopped being read for a while. */
   throttled?(): void;
+  /** A socket sending points stopped being read until storage catches up (backpressure). */
+  heldForStorage?(): void;
 }
 
 export const rooms = {
@@ -191,6 +243,29 @@ export function attachRealtime(
     );
   };
 
+  /**
+   * Storage backpressure: while the write-behind queue is more than two batches long (and writes
+   * succeed), a socket that sends points is not read again until the queue is back to one batch,
+   * or for at most MAX_STORAGE_HOLD_MS. Under overload the server then acknowledges about what it
+   * commits (clients wait in TCP instead of getting UNAVAILABLE), and the flush's round trips are
+   * not stuck behind a loop full of socket reads.
+   */
+  const storageHeld = new Set<ReadGate>();
+  let storageTimer: ReturnType<typeof setTimeout> | undefined;
+  const releaseStorage = () => {
+    clearTimeout(storageTimer);
+    storageTimer = undefined;
+    for (const gate of storageHeld) gate.release('storage');
+    storageHeld.clear();
+  };
+  store.onCaughtUp(releaseStorage);
+  const holdForStorage = (gate: ReadGate) => {
+    if (gate.has('storage') || !gate.hold('storage')) return;
+    storageHeld.add(gate);
+    hooks.heldForStorage?.();
+    storageTimer ??= setTimeout(releaseStorage, MAX_STORAGE_HOLD_MS);
+  };
+
   nsp.on('connection', (socket: NavSocket) => {
     const kind = socket.data.userId ? 'user' : 'share';
     hooks.connected?.(kind);
@@ -198,6 +273,7 @@ export function attachRealtime(
     if (socket.recovered) for (const sessionId of socket.data.observing) announceObservers(sessionId);
     // A socket sending past its budget owes up to one burst (debt) before it is served again.
     const bucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst, Date.now(), options.rateLimitBurst);
+    const gate = new ReadGate(socket);
     const slog = log.child({ socketId: socket.id, userId: socket.data.userId ?? undefined });
 
     const requireUser = (): string => {
@@ -253,6 +329,7 @@ export function attachRealtime(
         if (!answer.ok) hooks.rejected?.(event, answer.error.code);
         if (ack) ack(answer);
         else if (!answer.ok) socket.emit('navigation:error', answer.error);
+        if (WRITING_EVENTS.has(event) && store.behind()) holdForStorage(gate);
         hooks.handled?.(event, (performance.now() - started) / 1000);
       });
     }
@@ -265,13 +342,7 @@ export function attachRealtime(
      * A long-polling socket cannot be paused: refused FLOOD_BURSTS bursts in a row, it is disconnected.
      */
     let refusedInRow = 0;
-    let throttle: { timer: ReturnType<typeof setTimeout>; ws: PausableWs } | undefined;
-    const endThrottle = () => {
-      if (!throttle) return;
-      clearTimeout(throttle.timer);
-      throttle.ws.resume();
-      throttle = undefined;
-    };
+    let throttleTimer: ReturnType<typeof setTimeout> | undefined;
     function allowed(): boolean {
       const now = Date.now();
       if (bucket.take(now)) {
@@ -279,13 +350,14 @@ export function attachRealtime(
         return true;
       }
       refusedInRow++;
-      const ws = pausableTransport(socket);
-      if (ws) {
-        if (!throttle) {
+      if (gate.has('rate') || gate.hold('rate')) {
+        if (!throttleTimer) {
           hooks.throttled?.();
-          ws.pause();
-          deliverOnePerTurn(ws);
-          throttle = { ws, timer: setTimeout(endThrottle, Math.min(MAX_THROTTLE_MS, Math.ceil(bucket.msUntil(now)))) };
+          deliverOnePerTurn(gate.ws!);
+          throttleTimer = setTimeout(() => {
+            throttleTimer = undefined;
+            gate.release('rate');
+          }, Math.min(MAX_THROTTLE_MS, Math.ceil(bucket.msUntil(now))));
         }
       } else if (refusedInRow >= FLOOD_BURSTS * options.rateLimitBurst) {
         slog.warn({ refused: refusedInRow }, 'disconnecting a flooding socket');
@@ -334,7 +406,9 @@ export function attachRealtime(
     });
 
     socket.on('disconnect', () => {
-      endThrottle(); // a paused socket could not read the peer's close frame
+      clearTimeout(throttleTimer);
+      storageHeld.delete(gate);
+      gate.releaseAll(); // a paused socket could not read the peer's close frame
       hooks.disconnected?.(kind);
       for (const sessionId of socket.data.observing) announceObservers(sessionId);
     });
