@@ -107,6 +107,7 @@ function invalid(message: string) {
 }
 import { StoreUnavailableError, type NavigationStore } from './ports.js';
 import { TokenBucket } from './rate-limit.js';
+import { PromptExpiryAdapter } from './recovery-adapter.js';
 import { NavigationService, type NavigationServiceOptions } from './service.js';
 
 type NavSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -175,7 +176,8 @@ export function attachRealtime(
             // Middlewares run on recovery too: a recovered socket must still hold valid credentials (an
       // expired share token, or a socket the server disconnected, gets no free pass).
       options.recoveryWindowMs > 0 ? { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: false } : undefined,
-    ...(options.adapter ? { adapter: options.adapter as never } : {}),
+    // Multi-node: the given adapter (Redis Streams). Single node: the in-memory one, expiring promptly.
+    adapter: (options.adapter ?? (options.recoveryWindowMs > 0 ? PromptExpiryAdapter : undefined)) as never,
   });
   const nsp: NavNamespace = io.of(NAVIGATION_NAMESPACE);
 
