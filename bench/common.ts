@@ -4,6 +4,24 @@
  * fixed destination.
  */
 
+import { readFileSync } from 'node:fs';
+
+/**
+ * The node flags of `npm start` (package.json's `start` script, e.g. `--max-semi-space-size=64`),
+ * so the benchmarks run the server as users do; the baseline gets the same ones.
+ */
+export function startNodeFlags(packageJsonPath: string): string[] {
+  const pkg = JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { scripts?: { start?: string } };
+  const words = (pkg.scripts?.start ?? '').split(/\s+/);
+  const flags: string[] = [];
+  for (let i = 1; i < words.length; i++) {
+    const w = words[i]!;
+    if (w === '--import') i++; // the loader (tsx) is added by the caller
+    else if (w.startsWith('--')) flags.push(w);
+  }
+  return flags;
+}
+
 /** The destination the baseline server answers for every `destinationId` (the first seeded one). */
 export const BASELINE_DESTINATION = {
   id: '00000000-0000-4000-8000-000000000001',

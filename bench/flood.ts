@@ -28,7 +28,7 @@ import { io, type Socket } from 'socket.io-client';
 import { createAuth } from '../src/auth.js';
 import { NAVIGATION_NAMESPACE } from '../src/contracts/index.js';
 import { freePort, startEmbeddedPostgres } from '../src/persistence/embedded.js';
-import { Histogram } from './common.js';
+import { Histogram, startNodeFlags } from './common.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const JWT_SECRET = 'flood-bench-secret-flood-bench-secret-01';
@@ -286,7 +286,7 @@ async function main(): Promise<void> {
       SEED_ON_START: 'true',
     };
     delete env.REDIS_URL;
-    const server = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/server.ts')], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const server = spawn(process.execPath, [...startNodeFlags(join(ROOT, 'package.json')), '--import', 'tsx', join(ROOT, 'src/server.ts')], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
     children.push(server);
     let serverErr = '';
     server.stderr!.on('data', (d: Buffer) => (serverErr = (serverErr + d.toString()).slice(-4000)));

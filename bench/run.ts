@@ -36,6 +36,7 @@ import {
   type LoaderCommand,
   type LoaderMessage,
   type PhaseStats,
+  startNodeFlags,
 } from './common.js';
 import { formatProfile, summarizeProfile } from './profile-summary.js';
 import { formatTable, latencySvg, summarizePhase, type Column, type PhaseSummary } from './report.js';
@@ -467,7 +468,7 @@ function pipeOutput(child: ChildProcess, name: string, onLine?: (line: string) =
 }
 
 function nodeFlags(o: Options, profileDir: string | null, inspect: boolean): string[] {
-  const flags: string[] = [];
+  const flags: string[] = startNodeFlags(join(ROOT, 'package.json'));
   if (profileDir) flags.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   if (inspect) flags.push('--inspect=127.0.0.1:0');
   return flags;
