@@ -2,6 +2,7 @@ import {
   ConnectionException,
   UniqueConstraintViolationException,
   type EntityManager,
+  type Knex,
   type MikroORM,
 } from '@mikro-orm/postgresql';
 import type { Logger } from '../logger.js';
@@ -401,14 +402,19 @@ export class WriteBehindBuffer {
       column(events, (e) => JSON.stringify(e.data)),
       column(events, (e) => e.recordedAt.toISOString()),
     ];
-    // Raw statements bypass MikroORM's error mapping: convert, so a duplicate (session, seq) is a
-    // UniqueConstraintViolationException here as in the unit of work.
-    await em
-      .getConnection()
-      .execute(sql, params, 'run', em.getTransactionContext())
-      .catch((err: unknown) => {
+    // Through MikroORM's Knex, as a parameterised query: the arrays travel as bind parameters, not
+    // inlined and escaped into the SQL text (`connection.execute` formats every parameter into the
+    // string client-side: ~3 % of the server's CPU under load). Raw statements bypass MikroORM's error
+    // mapping: convert, so a duplicate (session, seq) is a UniqueConstraintViolationException here as
+    // in the unit of work.
+    const query = em.getKnex().raw(sql, params);
+    const trx = em.getTransactionContext<Knex.Transaction>();
+    await (trx ? query.transacting(trx) : query).then(
+      () => undefined,
+      (err: unknown) => {
         throw err instanceof Error ? em.getDriver().convertException(err) : err;
-      });
+      },
+    );
   }
 
   /** The batch without points whose (session, seq) is already in the table or earlier in the batch. */
