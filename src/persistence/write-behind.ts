@@ -113,7 +113,8 @@ export class WriteBehindBuffer {
   /**
    * Backpressure signal: writes succeed but more than two batches wait (the database, or the
    * event loop around it, commits slower than points arrive). Not while writes fail: then the
-   * buffer absorbs what comes, up to its bound, and live updates keep flowing.
+   * buffer absorbs what comes, up to its bound, and live updates keep flowing. A true answer arms
+   * the `onCaughtUp` notification.
    */
   behind(): boolean {
     const behind = !this.closed && this.failingSince === null && this.queuedPoints >= 2 * this.options.flushMaxPoints;

@@ -15,6 +15,10 @@ import {
 import { AuthError, hashShareToken, type Auth } from '../auth.js';
 import type { Logger } from '../logger.js';
 import { fail, validationFailure, WireFailure } from './errors.js';
+import { StoreUnavailableError, type NavigationStore } from './ports.js';
+import { TokenBucket } from './rate-limit.js';
+import { PromptExpiryAdapter } from './recovery-adapter.js';
+import { NavigationService, type NavigationServiceOptions } from './service.js';
 
 /**
  * A socket that cannot be paused (HTTP long-polling) and is refused this many bursts' worth of
@@ -105,10 +109,6 @@ export const MAX_STORAGE_HOLD_MS = 5_000;
 function invalid(message: string) {
   return fail('VALIDATION_FAILED', message, [{ code: 'custom', path: [], message }]);
 }
-import { StoreUnavailableError, type NavigationStore } from './ports.js';
-import { TokenBucket } from './rate-limit.js';
-import { PromptExpiryAdapter } from './recovery-adapter.js';
-import { NavigationService, type NavigationServiceOptions } from './service.js';
 
 type NavSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type NavNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -339,8 +339,9 @@ export function attachRealtime(
     /**
      * Rate limit. A refused message is answered RATE_LIMITED and, on a websocket, the server stops
      * reading the socket until the client could be served again: what it sends meanwhile waits in
-     * TCP buffers (backpressure), so a flood costs the server about `rateLimitPerSec` messages a
-     * second, whatever the client sends, and the client is not disconnected (no reconnect storm).
+     * TCP buffers (backpressure), so a flood costs the server at most one socket read per pause
+     * (measured: 185–526 messages answered a second, whatever the client sends), and the client is
+     * not disconnected (no reconnect storm).
      * A long-polling socket cannot be paused: refused FLOOD_BURSTS bursts in a row, it is disconnected.
      */
     let refusedInRow = 0;
