@@ -137,6 +137,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       recoveryWindowMs: config.recoveryWindowMs,
       rateLimitPerSec: config.rateLimitPerSec,
       rateLimitBurst: config.rateLimitBurst,
+      maxConnectionsPerUser: config.maxConnectionsPerUser,
       service: { shareTokenTtlAfterEndMs: config.shareTokenTtlAfterEndSeconds * 1000 },
       ...(redis ? { adapter: redisStreamsAdapter(redis, config.redisPrefix) } : {}),
     },

@@ -46,6 +46,8 @@ export const envSchema = z.object({
   /** Per-socket token bucket: sustained messages per second and burst. */
   RATE_LIMIT_PER_SEC: int(1, 100_000).default(50),
   RATE_LIMIT_BURST: int(1, 100_000).default(100),
+  /** Sockets one user may hold open at once on one instance (each has its own rate-limit bucket). */
+  MAX_CONNECTIONS_PER_USER: int(1, 100_000).default(20),
   MAX_MESSAGE_BYTES: int(1_024, 64 * 1024 * 1024).default(1_000_000),
   /** Socket.IO connection state recovery window. */
   RECOVERY_WINDOW_MS: int(0, 3_600_000).default(30_000),
@@ -88,6 +90,7 @@ function toConfig(env: z.output<typeof envSchema>) {
     shareTokenTtlAfterEndSeconds: env.SHARE_TOKEN_TTL_AFTER_END_SECONDS,
     rateLimitPerSec: env.RATE_LIMIT_PER_SEC,
     rateLimitBurst: env.RATE_LIMIT_BURST,
+    maxConnectionsPerUser: env.MAX_CONNECTIONS_PER_USER,
     maxMessageBytes: env.MAX_MESSAGE_BYTES,
     recoveryWindowMs: env.RECOVERY_WINDOW_MS,
     redisUrl: env.REDIS_URL,

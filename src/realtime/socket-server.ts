@@ -118,6 +118,8 @@ export interface RealtimeOptions {
   recoveryWindowMs: number;
   rateLimitPerSec: number;
   rateLimitBurst: number;
+  /** Sockets one user may hold open at once (this instance); unlimited when absent. */
+  maxConnectionsPerUser?: number;
   /** Extra origins allowed for browsers (same-origin always works). */
   corsOrigin?: string | string[] | boolean;
   service: NavigationServiceOptions;
@@ -205,6 +207,26 @@ export function attachRealtime(
     socket.data = { userId, shareSessionId, navigating: [], observing: [] };
   };
 
+  /**
+   * Open sockets per user, so that one client cannot multiply its rate-limit buckets by opening
+   * connections. A handshake that passed the middleware holds a reservation until the next turn
+   * of the loop, by when Socket.IO has either connected it (counted) or dropped it.
+   */
+  const connectedPerUser = new Map<string, number>();
+  const reservedPerUser = new Map<string, number>();
+  const bump = (map: Map<string, number>, userId: string, by: number) => {
+    const n = (map.get(userId) ?? 0) + by;
+    if (n > 0) map.set(userId, n);
+    else map.delete(userId);
+  };
+  const reserveConnection = (userId: string): boolean => {
+    const max = options.maxConnectionsPerUser ?? Number.POSITIVE_INFINITY;
+    if ((connectedPerUser.get(userId) ?? 0) + (reservedPerUser.get(userId) ?? 0) >= max) return false;
+    bump(reservedPerUser, userId, 1);
+    setImmediate(() => bump(reservedPerUser, userId, -1));
+    return true;
+  };
+
   nsp.use(async (socket, next) => {
     const authData: unknown = socket.handshake.auth;
     const token = typeof authData === 'object' && authData && 'token' in authData ? (authData as { token: unknown }).token : undefined;
@@ -215,6 +237,7 @@ export function attachRealtime(
       if (typeof token === 'string' && token.length > 0 && token.length < 4096) {
         const userId = await auth.verifyUserToken(token);
         if (!(await deps.userExists(userId))) return next(new Error('UNAUTHORIZED'));
+        if (!reserveConnection(userId)) return next(new Error('RATE_LIMITED'));
         identify(socket, userId, null);
         return next();
       }
@@ -270,6 +293,8 @@ export function attachRealtime(
 
   nsp.on('connection', (socket: NavSocket) => {
     const kind = socket.data.userId ? 'user' : 'share';
+    const userId = socket.data.userId;
+    if (userId) bump(connectedPerUser, userId, 1);
     hooks.connected?.(kind);
     // A recovered socket is back in its rooms; the drop was announced as a departure, so announce the return.
     if (socket.recovered) for (const sessionId of socket.data.observing) announceObservers(sessionId);
@@ -412,6 +437,7 @@ export function attachRealtime(
       clearTimeout(throttleTimer);
       storageHeld.delete(gate);
       gate.releaseAll(); // a paused socket could not read the peer's close frame
+      if (userId) bump(connectedPerUser, userId, -1);
       hooks.disconnected?.(kind);
       for (const sessionId of socket.data.observing) announceObservers(sessionId);
     });
