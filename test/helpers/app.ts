@@ -1,5 +1,6 @@
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import type { DestinationStream } from 'pino';
 import { createLogger } from '../../src/logger.js';
 import { createTestDatabase, migrationsList, type TestDatabase } from './db.js';
 
@@ -16,9 +17,12 @@ export interface TestApp {
  * Boots the real app on an ephemeral port against a fresh, migrated and seeded database of its own.
  * `env` overrides environment variables (strings, as in production). With `options.database`, the
  * app runs on that existing database instead (a second server instance, a restart) and `close()`
- * leaves it in place for its owner to drop.
+ * leaves it in place for its owner to drop. With `options.logSink`, the JSON log lines go there.
  */
-export async function startTestApp(env: Record<string, string> = {}, options: { database?: TestDatabase } = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  options: { database?: TestDatabase; logSink?: DestinationStream } = {},
+): Promise<TestApp> {
   const db = options.database ?? (await createTestDatabase());
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -29,7 +33,7 @@ export async function startTestApp(env: Record<string, string> = {}, options: { 
     ...env,
     DATABASE_URL: db.url,
   });
-  const app = await createApp(config, { logger: createLogger(config.logLevel), migrationsList });
+  const app = await createApp(config, { logger: createLogger(config.logLevel, {}, options.logSink), migrationsList });
   const url = await app.listen();
   return {
     app,

@@ -1,12 +1,9 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type App } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
-import { createLogger, redactUrl } from '../../src/logger.js';
+import { redactUrl } from '../../src/logger.js';
 import { Destination } from '../../src/persistence/entities/index.js';
-import type { TestApp } from '../helpers/app.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
 import { call, connect, tokenFor } from '../helpers/client.js';
-import { createTestDatabase, migrationsList, type TestDatabase } from '../helpers/db.js';
 import { api, insertPoints, insertSession } from './helpers.js';
 
 /** The app at log level info, its JSON log lines collected in memory. */
@@ -15,16 +12,6 @@ const lines: Record<string, unknown>[] = [];
 const raw: string[] = [];
 
 beforeAll(async () => {
-  const db: TestDatabase = await createTestDatabase();
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    PORT: '0',
-    LOG_LEVEL: 'info',
-    SEED_ON_START: 'true',
-    JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
-    FLUSH_INTERVAL_MS: '20',
-    DATABASE_URL: db.url,
-  });
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
       for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
@@ -34,18 +21,7 @@ beforeAll(async () => {
       done();
     },
   });
-  const app: App = await createApp(config, { logger: createLogger('info', {}, sink), migrationsList });
-  const url = await app.listen();
-  t = {
-    app,
-    url,
-    db,
-    config,
-    async close() {
-      await app.close();
-      await db.drop();
-    },
-  };
+  t = await startTestApp({ LOG_LEVEL: 'info', FLUSH_INTERVAL_MS: '20' }, { logSink: sink });
 });
 afterAll(async () => {
   await t?.close();

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ERROR_CODES, INBOUND_EVENTS, NAVIGATION_NAMESPACE, type InboundEvent } from '../../src/contracts/index.js';
 import { Destination } from '../../src/persistence/entities/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { connect, newUser, tokenFor, type NavClient } from '../helpers/client.js';
+import { connect, newUser, next, tokenFor, type NavClient } from '../helpers/client.js';
 import { dbClient } from './helpers.js';
 
 /**
@@ -352,13 +352,7 @@ describe('fuzz: hostile payloads for every client event', () => {
     await fc.assert(
       fc.asyncProperty(names, hostile, async (event, payload) => {
         const before = await rowCounts();
-        const errorEvent = new Promise<unknown>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no navigation:error for unknown event ${JSON.stringify(event.slice(0, 40))}`)), 5_000);
-          owner.once('navigation:error', (e) => {
-            clearTimeout(timer);
-            resolve(e);
-          });
-        });
+        const errorEvent = next(owner, 'navigation:error', 5_000);
         rawEmit(owner, event, payload);
         const error = wireError.parse(await errorEvent);
         expect(error.code).toBe('VALIDATION_FAILED');
@@ -381,13 +375,7 @@ describe('fuzz: hostile payloads for every client event', () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...INBOUND_EVENTS), invalid, async (event, payload) => {
         const before = await rowCounts();
-        const errorEvent = new Promise<unknown>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no navigation:error for ${event}`)), 5_000);
-          owner.once('navigation:error', (e) => {
-            clearTimeout(timer);
-            resolve(e);
-          });
-        });
+        const errorEvent = next(owner, 'navigation:error', 5_000);
         rawEmit(owner, event, payload);
         const error = wireError.parse(await errorEvent);
         expect(error.code).toBe('VALIDATION_FAILED');
