@@ -138,7 +138,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       rateLimitPerSec: config.rateLimitPerSec,
       rateLimitBurst: config.rateLimitBurst,
       maxConnectionsPerUser: config.maxConnectionsPerUser,
-      service: { shareTokenTtlAfterEndMs: config.shareTokenTtlAfterEndSeconds * 1000 },
+      service: {
+        shareTokenTtlAfterEndMs: config.shareTokenTtlAfterEndSeconds * 1000,
+        navigation: { headingSmoothing: config.headingSmoothing },
+      },
       ...(redis ? { adapter: redisStreamsAdapter(redis, config.redisPrefix) } : {}),
     },
   );

@@ -46,8 +46,16 @@ export const envSchema = z.object({
   /** Per-socket token bucket: sustained messages per second and burst. */
   RATE_LIMIT_PER_SEC: int(1, 100_000).default(50),
   RATE_LIMIT_BURST: int(1, 100_000).default(100),
+  /** Per-socket points budget: a `position` costs 1, a `position:batch` of n points costs n. */
+  RATE_LIMIT_POINTS_PER_SEC: int(1, 1_000_000).default(500),
+  RATE_LIMIT_POINTS_BURST: int(1, 10_000_000).default(5_000),
   /** Sockets one user may hold open at once on one instance (each has its own rate-limit bucket). */
   MAX_CONNECTIONS_PER_USER: int(1, 100_000).default(20),
+  /**
+   * Heading smoothing: the weight the previous heading keeps at each new sample, in [0, 1); 0 (the
+   * default) uses every heading as the device sent it (the app usually fuses its own sensors).
+   */
+  HEADING_SMOOTHING: z.coerce.number().min(0).lt(1, 'must be below 1 (0 = off)').default(0),
   MAX_MESSAGE_BYTES: int(1_024, 64 * 1024 * 1024).default(1_000_000),
   /** Socket.IO connection state recovery window. */
   RECOVERY_WINDOW_MS: int(0, 3_600_000).default(30_000),
@@ -90,7 +98,10 @@ function toConfig(env: z.output<typeof envSchema>) {
     shareTokenTtlAfterEndSeconds: env.SHARE_TOKEN_TTL_AFTER_END_SECONDS,
     rateLimitPerSec: env.RATE_LIMIT_PER_SEC,
     rateLimitBurst: env.RATE_LIMIT_BURST,
+    rateLimitPointsPerSec: env.RATE_LIMIT_POINTS_PER_SEC,
+    rateLimitPointsBurst: env.RATE_LIMIT_POINTS_BURST,
     maxConnectionsPerUser: env.MAX_CONNECTIONS_PER_USER,
+    headingSmoothing: env.HEADING_SMOOTHING,
     maxMessageBytes: env.MAX_MESSAGE_BYTES,
     recoveryWindowMs: env.RECOVERY_WINDOW_MS,
     redisUrl: env.REDIS_URL,

@@ -55,7 +55,8 @@ export interface NavigationConfig {
   etaMinClosingSpeedMps: number;
   /**
    * Heading filter retention in [0, 1): the weight the previous smoothed heading keeps at each new
-   * sample. 0 disables smoothing (the latest heading is used as is). Default 0.5.
+   * sample. 0 disables smoothing (the latest heading is used as is). Default 0: an AR app usually
+   * fuses its own sensors, and a second filter here would only add lag.
    */
   headingSmoothing: number;
   /** The heading filter restarts from the new sample when the previous one is older than this, ms. Default 2000. */
@@ -79,7 +80,7 @@ export const DEFAULT_NAVIGATION_CONFIG: Readonly<NavigationConfig> = Object.free
   motionMinFixes: 3,
   motionMinSpanMs: 2000,
   etaMinClosingSpeedMps: 0.2,
-  headingSmoothing: 0.5,
+  headingSmoothing: 0,
   headingMaxGapMs: 2000,
 });
 

@@ -39,8 +39,10 @@
  * Heading: a sample older than the latest applied one is answered with `late: true` and ignored.
  * Magnetic samples are converted to true with the WMM2025 declination at the current fix (its
  * altitude as height) at the start of the sample's UTC hour (the secular change within an hour is
- * below 0.001°). Samples are smoothed on the circle (`headingSmoothing`, 0 = off); the filter
- * restarts after a gap longer than `headingMaxGapMs`. Before the first fix, `addHeading` returns
+ * below 0.001°). Samples may be smoothed on the circle (`headingSmoothing`, 0 = off, the default: an
+ * AR app usually fuses its own sensors); the filter restarts after a gap longer than
+ * `headingMaxGapMs`. Updates carry both the heading used (`headingDeg`, smoothed when smoothing is
+ * on) and the latest sample as the device sent it, converted to true north (`deviceHeadingDeg`). Before the first fix, `addHeading` returns
  * null: a true sample is kept for later, a magnetic one is dropped (no position for the
  * declination; the next sample, a fraction of a second later, will do).
  */
@@ -104,8 +106,10 @@ export interface NavigationUpdate {
   bearingDeg: number;
   /** Destination relative to the heading, [-180, 180), positive = to the right; null without heading. */
   relativeAngleDeg: number | null;
-  /** Smoothed true heading used, [0, 360), or null when none is known. */
+  /** True heading used for `relativeAngleDeg` (smoothed when `headingSmoothing` > 0), [0, 360), or null when none is known. */
   headingDeg: number | null;
+  /** The latest heading sample as the device sent it, converted to true north, unsmoothed, [0, 360), or null. */
+  deviceHeadingDeg: number | null;
   /** Ground speed, m/s, or null until enough good fixes. Always the session's current estimate. */
   speedMps: number | null;
   /** Estimated seconds to arrival from the current fix, or null (see module doc); 0 once arrived. */
@@ -147,7 +151,10 @@ interface PathAnchor {
 }
 
 interface HeadingEstimate {
+  /** The heading used: smoothed when smoothing is on. */
   trueDeg: number;
+  /** The latest sample, converted to true north, unsmoothed. */
+  sampleTrueDeg: number;
   recordedAtMs: number;
 }
 
@@ -257,6 +264,7 @@ export class NavigationState {
     const continues = previous !== null && sample.recordedAtMs - previous.recordedAtMs <= this.config.headingMaxGapMs;
     this.heading = {
       trueDeg: continues ? smoothAngleDeg(previous.trueDeg, trueDeg, this.config.headingSmoothing) : trueDeg,
+      sampleTrueDeg: trueDeg,
       recordedAtMs: sample.recordedAtMs,
     };
     return current === null ? null : this.updateFor(current, 'heading', false, false, false);
@@ -366,6 +374,7 @@ export class NavigationState {
       bearingDeg: placed.bearingDeg,
       relativeAngleDeg: headingDeg === null ? null : relativeAngleDeg(placed.bearingDeg, headingDeg),
       headingDeg,
+      deviceHeadingDeg: this.heading === null ? null : this.heading.sampleTrueDeg,
       speedMps: this.speedMps,
       etaSeconds: this.etaSeconds,
       traveledM: this.traveled,

@@ -342,7 +342,12 @@ export class NavigationService {
         recordedAtMs,
       });
       if (h && h.headingDeg !== null) {
-        u = { ...fixUpdate, headingDeg: h.headingDeg, relativeAngleDeg: relativeAngleDeg(fixUpdate.bearingDeg, h.headingDeg) };
+        u = {
+          ...fixUpdate,
+          headingDeg: h.headingDeg,
+          deviceHeadingDeg: h.deviceHeadingDeg,
+          relativeAngleDeg: relativeAngleDeg(fixUpdate.bearingDeg, h.headingDeg),
+        };
       }
     }
     const update = this.toDto(rt, u);
@@ -352,7 +357,8 @@ export class NavigationService {
       lat: input.lat,
       lon: input.lon,
       accuracyM: input.accuracy ?? null,
-      headingDeg: u.headingDeg === null ? null : round(u.headingDeg, 2) % 360,
+      // What the device sent (converted to true north), not the smoothed heading used for the angle.
+      headingDeg: u.deviceHeadingDeg === null ? null : round(u.deviceHeadingDeg, 2) % 360,
       distanceM: u.distanceM,
       bearingDeg: round(u.bearingDeg, 2) % 360,
       relativeAngleDeg: u.relativeAngleDeg === null ? null : round(u.relativeAngleDeg, 2) === 180 ? -180 : round(u.relativeAngleDeg, 2),

@@ -108,7 +108,7 @@ describe('track exports of a session walked over the socket', () => {
     for (const key of PER_POINT) expect(f.properties[key], key).toHaveLength(12);
     expect(f.properties.seq).toEqual(sent.map((p) => p.seq));
     expect(f.properties.accuracy).toEqual(sent.map((p) => p.accuracy));
-    // The stored heading is the smoothed true heading the navigation used: null until the first one.
+    // The stored heading is the true heading the device sent: null until the first one.
     expect(f.properties.heading[0]).toBeNull();
     for (const h of f.properties.heading.slice(1)) expect(h).toBeGreaterThanOrEqual(30);
     f.properties.distance.forEach((d, i) => {

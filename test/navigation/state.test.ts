@@ -39,6 +39,7 @@ describe('NavigationState: first fix and the update object', () => {
       bearingDeg: expected.initialBearingDeg,
       relativeAngleDeg: null,
       headingDeg: null,
+      deviceHeadingDeg: null,
       speedMps: null,
       etaSeconds: null,
       traveledM: 0,
@@ -322,6 +323,18 @@ describe('NavigationState: headings', () => {
     expect(circularDifferenceDeg(update.headingDeg!, 0)).toBeLessThan(1e-9);
     const next = state.addHeading({ headingDeg: 1, reference: 'true', recordedAtMs: T0_MS + 200 })!;
     expect(next.headingDeg).toBeCloseTo(0.5, 9);
+    // The sample as sent stays available, unsmoothed (it is what gets stored).
+    expect(next.deviceHeadingDeg).toBe(1);
+  });
+
+  it('does not smooth by default (an AR app fuses its own sensors)', () => {
+    const state = new NavigationState(DESTINATION);
+    expect(state.config.headingSmoothing).toBe(0);
+    state.addFix(fix);
+    state.addHeading({ headingDeg: 10, reference: 'true', recordedAtMs: T0_MS });
+    const update = state.addHeading({ headingDeg: 40, reference: 'true', recordedAtMs: T0_MS + 100 })!;
+    expect(update.headingDeg).toBe(40);
+    expect(update.deviceHeadingDeg).toBe(40);
   });
 
   it('headingSmoothing 0 turns smoothing off', () => {
