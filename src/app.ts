@@ -137,6 +137,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       recoveryWindowMs: config.recoveryWindowMs,
       rateLimitPerSec: config.rateLimitPerSec,
       rateLimitBurst: config.rateLimitBurst,
+      rateLimitPointsPerSec: config.rateLimitPointsPerSec,
+      rateLimitPointsBurst: config.rateLimitPointsBurst,
       maxConnectionsPerUser: config.maxConnectionsPerUser,
       service: {
         shareTokenTtlAfterEndMs: config.shareTokenTtlAfterEndSeconds * 1000,

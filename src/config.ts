@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_BATCH_POINTS } from './contracts/schemas.js';
 
 /**
  * The one configuration object of the server, read from the environment and validated with zod at
@@ -48,7 +49,8 @@ export const envSchema = z.object({
   RATE_LIMIT_BURST: int(1, 100_000).default(100),
   /** Per-socket points budget: a `position` costs 1, a `position:batch` of n points costs n. */
   RATE_LIMIT_POINTS_PER_SEC: int(1, 1_000_000).default(500),
-  RATE_LIMIT_POINTS_BURST: int(1, 10_000_000).default(5_000),
+  /** At least one full batch (MAX_BATCH_POINTS), or batches could never be accepted. */
+  RATE_LIMIT_POINTS_BURST: int(MAX_BATCH_POINTS, 10_000_000).default(5_000),
   /** Sockets one user may hold open at once on one instance (each has its own rate-limit bucket). */
   MAX_CONNECTIONS_PER_USER: int(1, 100_000).default(20),
   /**

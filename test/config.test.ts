@@ -38,6 +38,9 @@ describe('loadConfig', () => {
       shareTokenTtlAfterEndSeconds: 3_600,
       rateLimitPerSec: 50,
       rateLimitBurst: 100,
+      rateLimitPointsPerSec: 500,
+      rateLimitPointsBurst: 5_000,
+      headingSmoothing: 0,
       maxMessageBytes: 1_000_000,
       recoveryWindowMs: 30_000,
       redisUrl: undefined,
@@ -115,6 +118,9 @@ describe('loadConfig', () => {
     ['FLUSH_INTERVAL_MS', 'soon'],
     ['REDIS_URL', 'http://cache:6379'],
     ['PUBLIC_URL', 'not a url'],
+    ['RATE_LIMIT_POINTS_BURST', '499'],
+    ['HEADING_SMOOTHING', '1'],
+    ['HEADING_SMOOTHING', '-0.1'],
   ])('rejects %s=%j with a ConfigError naming the variable', (variable, value) => {
     const err = configError({ [variable]: value });
     expect(err.problems.map((p) => p.variable)).toEqual([variable]);

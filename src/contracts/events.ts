@@ -30,6 +30,8 @@ export interface WireError {
   code: ErrorCode;
   message: string;
   issues?: WireIssue[];
+  /** Extension: for RATE_LIMITED, how long to wait before retrying (the same message), ms. */
+  retryAfterMs?: number;
 }
 
 export type SessionStatus = 'active' | 'completed' | 'cancelled';

@@ -14,7 +14,7 @@ import {
 } from '../contracts/index.js';
 import { AuthError, hashShareToken, type Auth } from '../auth.js';
 import type { Logger } from '../logger.js';
-import { fail, validationFailure, WireFailure } from './errors.js';
+import { fail, failureAnswer, validationFailure, WireFailure } from './errors.js';
 import { StoreUnavailableError, type NavigationStore } from './ports.js';
 import { TokenBucket } from './rate-limit.js';
 import { PromptExpiryAdapter } from './recovery-adapter.js';
@@ -107,7 +107,14 @@ export const MAX_STORAGE_HOLD_MS = 5_000;
 
 /** VALIDATION_FAILED that is not a zod failure, with one issue so every such answer has `issues`. */
 function invalid(message: string) {
-  return fail('VALIDATION_FAILED', message, [{ code: 'custom', path: [], message }]);
+  return fail('VALIDATION_FAILED', message, { issues: [{ code: 'custom', path: [], message }] });
+}
+
+/** What a message costs in the points budget: 1 per position, n for a batch of n, 0 for the rest. */
+function pointCost(event: InboundEvent, payload: unknown): number {
+  if (event === 'position') return 1;
+  if (event === 'position:batch') return (payload as { points: unknown[] }).points.length;
+  return 0;
 }
 
 type NavSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -118,6 +125,9 @@ export interface RealtimeOptions {
   recoveryWindowMs: number;
   rateLimitPerSec: number;
   rateLimitBurst: number;
+  /** Per-socket points budget: a position costs 1, a batch of n points n (unlimited when absent). */
+  rateLimitPointsPerSec?: number;
+  rateLimitPointsBurst?: number;
   /** Sockets one user may hold open at once (this instance); unlimited when absent. */
   maxConnectionsPerUser?: number;
   /** Extra origins allowed for browsers (same-origin always works). */
@@ -300,6 +310,11 @@ export function attachRealtime(
     if (socket.recovered) for (const sessionId of socket.data.observing) announceObservers(sessionId);
     // A socket sending past its budget owes up to one burst (debt) before it is served again.
     const bucket = new TokenBucket(options.rateLimitPerSec, options.rateLimitBurst, Date.now(), options.rateLimitBurst);
+    // Points, not only messages: one batch carries up to 500 of them. No debt: a refused batch is
+    // told when it fits (retryAfterMs), and is not charged.
+    const points = options.rateLimitPointsPerSec
+      ? new TokenBucket(options.rateLimitPointsPerSec, options.rateLimitPointsBurst ?? options.rateLimitPointsPerSec, Date.now())
+      : null;
     const gate = new ReadGate(socket);
     const slog = log.child({ socketId: socket.id, userId: socket.data.userId ?? undefined });
 
@@ -395,14 +410,24 @@ export function attachRealtime(
       return false;
     }
 
+    function rateLimited() {
+      return fail('RATE_LIMITED', 'too many messages: slow down', { retryAfterMs: bucket.msUntil(Date.now()) });
+    }
+
     async function handle(event: InboundEvent, args: unknown[]): Promise<Ack<object>> {
-      if (!allowed()) return fail('RATE_LIMITED', 'too many messages: slow down');
+      if (!allowed()) return rateLimited();
       if (shuttingDown) return fail('UNAVAILABLE', 'server is shutting down: reconnect and resume');
       if (args.length !== 1) return invalid(`expected one payload argument, got ${args.length}`);
       const parsed = inboundSchemas[event].safeParse(args[0]);
-      if (!parsed.success) {
-        const failure = validationFailure(parsed.error);
-        return fail(failure.code, failure.message, failure.issues);
+      if (!parsed.success) return failureAnswer(validationFailure(parsed.error));
+      const cost = pointCost(event, parsed.data);
+      if (points && cost > 0) {
+        const now = Date.now();
+        if (!points.take(now, cost)) {
+          return fail('RATE_LIMITED', `points budget exceeded: ${cost} point(s) do not fit now; nothing of this message was stored, retry it later`, {
+            retryAfterMs: points.msUntil(now, cost),
+          });
+        }
       }
       // UUIDs are case-insensitive, but runtimes, rooms and durable seqs are keyed by the id as a
       // string: use PostgreSQL's canonical (lower-case) form, or one session would have two of each.
@@ -413,7 +438,7 @@ export function attachRealtime(
       try {
         return { ok: true, ...(await handlers[event](data as never)) };
       } catch (err) {
-        if (err instanceof WireFailure) return fail(err.code, err.message, err.issues);
+        if (err instanceof WireFailure) return failureAnswer(err);
         if (err instanceof StoreUnavailableError) return fail('UNAVAILABLE', 'storage is unavailable: retry later');
         slog.error({ err, event }, 'handler failed');
         return fail('INTERNAL', 'internal error');
@@ -425,9 +450,7 @@ export function attachRealtime(
     socket.onAny((event: string, ...args: unknown[]) => {
       if ((INBOUND_EVENTS as string[]).includes(event)) return;
       const ack = typeof args.at(-1) === 'function' ? (args.at(-1) as (answer: Ack<object>) => void) : undefined;
-      const answer = allowed()
-        ? invalid(`unknown event: ${String(event).slice(0, 64)}`)
-        : fail('RATE_LIMITED', 'too many messages: slow down');
+      const answer = allowed() ? invalid(`unknown event: ${String(event).slice(0, 64)}`) : rateLimited();
       hooks.rejected?.(String(event), answer.error.code);
       if (ack) ack(answer);
       else socket.emit('navigation:error', answer.error);

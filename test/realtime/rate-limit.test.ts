@@ -76,7 +76,9 @@ describe('per-socket rate limit', () => {
     // The burst (minus the start) goes through; a flood sent at once cannot refill much more.
     expect(accepted.slice(0, BURST - 1)).toEqual([0, 1, 2, 3]);
     expect(limited.length).toBeGreaterThan(0);
-    for (const a of limited) expect(a).toEqual({ ok: false, error: { code: 'RATE_LIMITED', message: expect.any(String) } });
+    for (const a of limited) {
+      expect(a).toEqual({ ok: false, error: { code: 'RATE_LIMITED', message: expect.any(String), retryAfterMs: expect.any(Number) } });
+    }
     expect(nav.connected).toBe(true);
 
     await settle(t);
