@@ -121,7 +121,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const metrics = createMetrics();
   metrics.register(http);
   store.buffer.onFlush(metrics.flushed);
-  registerApi(http, { store: new OrmApiStore(ormReady), auth, log });
 
   const realtime = attachRealtime(
     http.server,
@@ -147,6 +146,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ...(redis ? { adapter: redisStreamsAdapter(redis, config.redisPrefix) } : {}),
     },
   );
+  registerApi(http, { store: new OrmApiStore(ormReady), auth, log, onShareLinkRevoked: (id) => realtime.revokeShareLink(id) });
   metrics.observe({ bufferedPoints: () => store.buffer.bufferedPoints, activeRuntimes: () => realtime.service.activeRuntimes });
 
   let closing: Promise<void> | undefined;

@@ -13,6 +13,8 @@ export interface Auth {
   signUserToken(userId: string, ttlSeconds?: number): Promise<string>;
   /** The user id of a valid token; throws AuthError otherwise. */
   verifyUserToken(token: string): Promise<string>;
+  /** The user id and expiry (`exp`, epoch ms; null for a token without one) of a valid token; throws AuthError otherwise. */
+  verifyUser(token: string): Promise<{ userId: string; expiresAtMs: number | null }>;
 }
 
 export class AuthError extends Error {
@@ -42,6 +44,15 @@ export async function resolveJwtSecret(config: Pick<Config, 'jwtSecret' | 'dataD
 }
 
 export function createAuth(secret: Uint8Array, defaultTtlSeconds: number): Auth {
+  const verifyUser: Auth['verifyUser'] = async (token) => {
+    try {
+      const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], issuer: ISSUER });
+      if (typeof payload.sub !== 'string' || !UUID_RE.test(payload.sub)) throw new AuthError('token subject is not a user id');
+      return { userId: payload.sub, expiresAtMs: typeof payload.exp === 'number' ? payload.exp * 1000 : null };
+    } catch (err) {
+      throw err instanceof AuthError ? err : new AuthError('invalid or expired token');
+    }
+  };
   return {
     async signUserToken(userId, ttlSeconds = defaultTtlSeconds) {
       return new SignJWT({})
@@ -52,15 +63,8 @@ export function createAuth(secret: Uint8Array, defaultTtlSeconds: number): Auth 
         .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
         .sign(secret);
     },
-    async verifyUserToken(token) {
-      try {
-        const { payload } = await jwtVerify(token, secret, { algorithms: ['HS256'], issuer: ISSUER });
-        if (typeof payload.sub !== 'string' || !UUID_RE.test(payload.sub)) throw new AuthError('token subject is not a user id');
-        return payload.sub;
-      } catch (err) {
-        throw err instanceof AuthError ? err : new AuthError('invalid or expired token');
-      }
-    },
+    verifyUser,
+    verifyUserToken: async (token) => (await verifyUser(token)).userId,
   };
 }
 

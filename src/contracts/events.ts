@@ -146,4 +146,10 @@ export interface SocketData {
   /** Sessions this socket navigates (as their owner) and observes. */
   navigating: string[];
   observing: string[];
+  /**
+   * When the credentials stop being valid, epoch ms: the JWT's `exp`, or the share link's expiry
+   * (null while the session is active: it is set when the session ends). The server cuts the
+   * socket then.
+   */
+  credentialsExpireAtMs: number | null;
 }

@@ -142,6 +142,14 @@ export const sessionDetailSchema = sessionItemSchema.extend({
   feedback: feedbackDtoSchema.nullable(),
 }).meta({ id: 'SessionDetail' });
 
+export const shareLinkSchema = z.object({
+  shareToken: z.string().describe('the new share token (only its hash is stored: this is the one chance to read it)'),
+  expiresAt: z.iso
+    .datetime({ offset: true })
+    .nullable()
+    .describe('when the link stops working; null while the session is active (it expires SHARE_TOKEN_TTL_AFTER_END_SECONDS after the end)'),
+}).meta({ id: 'ShareLink' });
+
 /** RFC 9457 problem details, with the protocol's error `code`. */
 export const problemSchema = z.object({
   type: z.string().describe('URI reference identifying the problem type'),
@@ -185,3 +193,4 @@ export type DestinationItemDto = z.output<typeof destinationItemSchema>;
 export type SessionItemDto = z.output<typeof sessionItemSchema>;
 export type SessionDetailDto = z.output<typeof sessionDetailSchema>;
 export type FeedbackDto = z.output<typeof feedbackDtoSchema>;
+export type ShareLinkDto = z.output<typeof shareLinkSchema>;

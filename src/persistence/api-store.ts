@@ -157,6 +157,12 @@ export class OrmApiStore implements ApiStore {
     });
   }
 
+  setShareTokenHash(sessionId: string, hash: string | null): Promise<void> {
+    return guard(async () => {
+      await this.orm.em.fork().nativeUpdate(NavigationSession, { id: sessionId }, { shareTokenHash: hash });
+    });
+  }
+
   countPoints(sessionId: string): Promise<number> {
     return guard(async () => {
       const rows = await this.orm.em

@@ -30,6 +30,8 @@ export interface NavigationEmitter {
   update(update: NavigationUpdateDto): void;
   arrived(p: { sessionId: string; arrivedAt: string; totalDistance: number; durationSeconds: number }): void;
   ended(p: { sessionId: string; status: 'completed' | 'cancelled'; totalDistance: number | null }): void;
+  /** The session ended: its share link stops working at `atMs` (epoch ms). */
+  shareLinkExpires(sessionId: string, atMs: number): void;
 }
 
 export interface NavigationServiceOptions {
@@ -457,6 +459,7 @@ export class NavigationService {
       shareTokenExpiresAt: new Date(nowMs + this.options.shareTokenTtlAfterEndMs),
     });
     this.emitter.ended({ sessionId: rt.record.id, status, totalDistance: totalDistanceM });
+    this.emitter.shareLinkExpires(rt.record.id, nowMs + this.options.shareTokenTtlAfterEndMs);
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([

@@ -17,6 +17,7 @@ import type { Logger } from '../logger.js';
 import { fail, failureAnswer, validationFailure, WireFailure } from './errors.js';
 import { StoreUnavailableError, type NavigationStore } from './ports.js';
 import { TokenBucket } from './rate-limit.js';
+import { ExpiryClock } from './expiry.js';
 import { PromptExpiryAdapter } from './recovery-adapter.js';
 import { NavigationService, type NavigationServiceOptions } from './service.js';
 
@@ -96,6 +97,14 @@ class ReadGate {
   }
 }
 
+/**
+ * A socket whose credentials expired or were revoked is told (`navigation:error` UNAUTHORIZED) and
+ * disconnected this much later, refusing every message meanwhile. The delay lets the error go out
+ * first: with connection state recovery every emit goes through the adapter, and the Redis adapter
+ * delivers only once Redis has stored the packet, while a disconnect is immediate.
+ */
+export const CUT_GRACE_MS = 250;
+
 /** Events that queue points or analytics: their senders are held back while storage is behind. */
 const WRITING_EVENTS: ReadonlySet<string> = new Set(['position', 'position:batch', 'heading']);
 
@@ -117,8 +126,14 @@ function pointCost(event: InboundEvent, payload: unknown): number {
   return 0;
 }
 
-type NavSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
-type NavNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+/** Messages between the instances of a cluster (Socket.IO `serverSideEmit`). */
+interface InterServerEvents {
+  /** A session ended: its share link now expires at `atMs` (observers connected with it are cut then). */
+  'share:expires': (sessionId: string, atMs: number) => void;
+}
+
+type NavSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+type NavNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 export interface RealtimeOptions {
   maxMessageBytes: number;
@@ -157,14 +172,21 @@ export const rooms = {
   navigator: (id: string) => `navigator:${id}`,
   /** The session's observers, counted for `session:observers`. */
   observers: (id: string) => `observers:${id}`,
+  /** Sockets connected with the session's share token (cut when the link expires or is revoked). */
+  share: (id: string) => `share:${id}`,
 };
 
 export interface Realtime {
-  readonly io: Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+  readonly io: Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
   readonly nsp: NavNamespace;
   readonly service: NavigationService;
   /** Stops taking messages (answers UNAVAILABLE) and tells clients to reconnect elsewhere. */
   beginShutdown(): void;
+  /**
+   * The session's share link was revoked or replaced: every socket connected with it, on every
+   * instance, gets `navigation:error` UNAUTHORIZED and is disconnected.
+   */
+  revokeShareLink(sessionId: string): void;
   /** Disconnects every socket and closes Socket.IO. */
   close(): Promise<void>;
 }
@@ -181,7 +203,7 @@ export function attachRealtime(
 ): Realtime {
   const { store, auth, log } = deps;
   const hooks = deps.hooks ?? {};
-  const io = new Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>(httpServer, {
+  const io = new Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>(httpServer, {
     maxHttpBufferSize: options.maxMessageBytes,
     cors: options.corsOrigin ? { origin: options.corsOrigin } : undefined,
     connectionStateRecovery:
@@ -199,6 +221,11 @@ export function attachRealtime(
       update: (u) => void nsp.to(rooms.session(u.sessionId)).emit('navigation:update', u),
       arrived: (p) => void nsp.to(rooms.session(p.sessionId)).emit('navigation:arrived', p),
       ended: (p) => void nsp.to(rooms.session(p.sessionId)).emit('session:ended', p),
+      shareLinkExpires: (sessionId, atMs) => {
+        shareLinkExpires(sessionId, atMs);
+        // The other instances' sockets (the in-memory adapter of a single node has no others).
+        if (options.adapter) nsp.serverSideEmit('share:expires', sessionId, atMs);
+      },
     },
     options.service,
   );
@@ -207,14 +234,46 @@ export function attachRealtime(
   let shuttingDown = false;
 
   /**
+   * Credentials that expire while their socket is open (a JWT's `exp`, a share link's expiry) cut
+   * the socket then: `navigation:error` UNAUTHORIZED, and a disconnect. The client reconnects with
+   * fresh credentials (a navigator then resumes and resends above durableSeq).
+   */
+  const expiry = new ExpiryClock<NavSocket>((socket) => {
+    const message = socket.data.userId ? 'token expired: reconnect with a fresh token and resume' : 'the share link has expired';
+    cut(socket, message);
+  });
+  /** Sockets told their credentials are gone, refused everything until the disconnect follows. */
+  const cutting = new WeakSet<NavSocket>();
+  const cut = (socket: NavSocket, message: string) => {
+    expiry.delete(socket);
+    if (cutting.has(socket)) return;
+    cutting.add(socket);
+    socket.emit('navigation:error', { code: 'UNAUTHORIZED', message });
+    setTimeout(() => socket.disconnect(true), CUT_GRACE_MS).unref();
+  };
+  /** A session ended on some instance: the sockets here that hold its share link are cut when it expires. */
+  const shareLinkExpires = (sessionId: string, atMs: number) => {
+    for (const socket of nsp.adapter.rooms.get(rooms.share(sessionId)) ?? []) {
+      const s = nsp.sockets.get(socket);
+      if (!s) continue;
+      s.data.credentialsExpireAtMs = atMs;
+      expiry.set(s, atMs);
+    }
+  };
+  nsp.on('share:expires', shareLinkExpires);
+
+  /**
    * Sets the socket's identity. A socket restored by connection state recovery keeps its sessions
    * and rooms when it is the same identity as before; otherwise it starts afresh.
    */
-  const identify = (socket: NavSocket, userId: string | null, shareSessionId: string | null) => {
+  const identify = (socket: NavSocket, userId: string | null, shareSessionId: string | null, credentialsExpireAtMs: number | null) => {
     const previous = socket.recovered ? (socket.data as SocketData | undefined) : undefined;
-    if (previous && previous.userId === userId && previous.shareSessionId === shareSessionId) return;
+    if (previous && previous.userId === userId && previous.shareSessionId === shareSessionId) {
+      previous.credentialsExpireAtMs = credentialsExpireAtMs;
+      return;
+    }
     if (previous) for (const room of [...socket.rooms]) if (room !== socket.id) void socket.leave(room);
-    socket.data = { userId, shareSessionId, navigating: [], observing: [] };
+    socket.data = { userId, shareSessionId, navigating: [], observing: [], credentialsExpireAtMs };
   };
 
   /**
@@ -245,10 +304,10 @@ export function attachRealtime(
     try {
       if (shuttingDown) return next(new Error('UNAVAILABLE'));
       if (typeof token === 'string' && token.length > 0 && token.length < 4096) {
-        const userId = await auth.verifyUserToken(token);
+        const { userId, expiresAtMs } = await auth.verifyUser(token);
         if (!(await deps.userExists(userId))) return next(new Error('UNAUTHORIZED'));
         if (!reserveConnection(userId)) return next(new Error('RATE_LIMITED'));
-        identify(socket, userId, null);
+        identify(socket, userId, null, expiresAtMs);
         return next();
       }
       if (typeof shareToken === 'string' && shareToken.length > 0 && shareToken.length < 256) {
@@ -256,7 +315,7 @@ export function attachRealtime(
         if (!session || (session.shareTokenExpiresAt && session.shareTokenExpiresAt.getTime() < Date.now())) {
           return next(new Error('UNAUTHORIZED'));
         }
-        identify(socket, null, session.id);
+        identify(socket, null, session.id, session.shareTokenExpiresAt?.getTime() ?? null);
         return next();
       }
       return next(new Error('UNAUTHORIZED'));
@@ -306,6 +365,8 @@ export function attachRealtime(
     const userId = socket.data.userId;
     if (userId) bump(connectedPerUser, userId, 1);
     hooks.connected?.(kind);
+    if (socket.data.shareSessionId) void socket.join(rooms.share(socket.data.shareSessionId));
+    expiry.set(socket, socket.data.credentialsExpireAtMs);
     // A recovered socket is back in its rooms; the drop was announced as a departure, so announce the return.
     if (socket.recovered) for (const sessionId of socket.data.observing) announceObservers(sessionId);
     // A socket sending past its budget owes up to one burst (debt) before it is served again.
@@ -415,6 +476,12 @@ export function attachRealtime(
     }
 
     async function handle(event: InboundEvent, args: unknown[]): Promise<Ack<object>> {
+      if (cutting.has(socket)) return fail('UNAUTHORIZED', 'credentials expired or revoked');
+      if (expiry.expired(socket)) {
+        // The timer is late (a busy loop): the credentials are not honoured a moment longer.
+        expiry.fire(socket);
+        return fail('UNAUTHORIZED', 'credentials expired');
+      }
       if (!allowed()) return rateLimited();
       if (shuttingDown) return fail('UNAVAILABLE', 'server is shutting down: reconnect and resume');
       if (args.length !== 1) return invalid(`expected one payload argument, got ${args.length}`);
@@ -457,6 +524,7 @@ export function attachRealtime(
     });
 
     socket.on('disconnect', () => {
+      expiry.delete(socket);
       clearTimeout(throttleTimer);
       storageHeld.delete(gate);
       gate.releaseAll(); // a paused socket could not read the peer's close frame
@@ -473,6 +541,11 @@ export function attachRealtime(
     beginShutdown() {
       shuttingDown = true;
       nsp.local.emit('server:shutdown', { reconnectAfterMs: 1_000 });
+    },
+    revokeShareLink(sessionId) {
+      // Through the adapter: the sockets on every instance (the disconnect after the error, see CUT_GRACE_MS).
+      nsp.to(rooms.share(sessionId)).emit('navigation:error', { code: 'UNAUTHORIZED', message: 'the share link was revoked' });
+      setTimeout(() => nsp.in(rooms.share(sessionId)).disconnectSockets(true), CUT_GRACE_MS).unref();
     },
     async close() {
       service.stop();

@@ -55,8 +55,13 @@ describe('/docs', () => {
         'GET /api/sessions/{id}/track.geojson',
         'GET /api/sessions/{id}/track.gpx',
         'POST /api/sessions/{id}/feedback',
+        'POST /api/sessions/{id}/share',
+        'DELETE /api/sessions/{id}/share',
       ].sort(),
     );
+    const share = doc.paths['/api/sessions/{id}/share'];
+    expect(share.post.responses['200'].content['application/json'].schema.$ref).toMatch(/ShareLink$/);
+    expect(Object.keys(share.delete.responses)).toContain('204');
     // Schemas come from src/contracts: the coordinate ranges, the uuid path parameter, strictness.
     const create = doc.paths['/api/destinations'].post;
     const body = create.requestBody.content['application/json'].schema;

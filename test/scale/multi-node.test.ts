@@ -48,6 +48,7 @@ describe.skipIf(!redisUp && !process.env.CI)(`two instances over Redis${skipReas
     FLUSH_INTERVAL_MS: '20',
     RATE_LIMIT_PER_SEC: '100000',
     RATE_LIMIT_BURST: '100000',
+    SHARE_TOKEN_TTL_AFTER_END_SECONDS: '1',
     ...extra,
   });
 
@@ -135,6 +136,44 @@ describe.skipIf(!redisUp && !process.env.CI)(`two instances over Redis${skipReas
     await until(() => seen.at(-1) === TOTAL - 1, 10_000, () => `observer's last seq ${seen.at(-1)}`);
     const afterResume = seen.filter((s) => s > resumed.durableSeq);
     expect(new Set(afterResume)).toEqual(new Set(range(TOTAL - 1 - resumed.durableSeq, resumed.durableSeq + 1)));
+    nav.close();
+  });
+
+  it('a share link replaced on one instance, or expiring after the end, cuts its observers on another', { timeout: 60_000 }, async () => {
+    const c = await spawnServer(env({ SEED_ON_START: 'false' }));
+    const token = await userToken(userId);
+    const nav = new Navigator(token, 10, 1);
+    await nav.start(b.url, cafeId);
+
+    const observe = async (shareToken: string, url = c.url) => {
+      const observer = await connectTo(url, { shareToken });
+      sockets.push(observer);
+      const answer = await observer.timeout(10_000).emitWithAck('session:observe', { sessionId: nav.sessionId });
+      if (!answer.ok) throw new Error(JSON.stringify(answer.error));
+      // Wrapped: an async function returning the promise itself would wait for it.
+      const cut = new Promise<{ code: string; message: string; reason: string }>((resolve) => {
+        observer.once('navigation:error', (e) => observer.once('disconnect', (reason) => resolve({ ...e, reason })));
+      });
+      return { cut };
+    };
+
+    // Replaced through B's REST API: the observers on C and on B itself are cut at once.
+    const first = await observe(nav.shareToken);
+    const local = await observe(nav.shareToken, b.url);
+    const rotated = await fetch(`${b.url}/api/sessions/${nav.sessionId}/share`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(rotated.status).toBe(200);
+    const { shareToken } = (await rotated.json()) as { shareToken: string };
+    for (const cut of [first.cut, local.cut]) {
+      expect(await cut).toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/revoked/), reason: 'io server disconnect' });
+    }
+
+    // Ended on B: C learns the link's expiry (1 s later here) and cuts its observer then.
+    const second = await observe(shareToken);
+    const ended = await nav.socket!.timeout(10_000).emitWithAck('session:end', { sessionId: nav.sessionId, status: 'cancelled' });
+    expect(ended.ok).toBe(true);
+    const endedAt = Date.now();
+    expect(await second.cut).toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/expired/), reason: 'io server disconnect' });
+    expect(Date.now() - endedAt).toBeGreaterThanOrEqual(500);
     nav.close();
   });
 });

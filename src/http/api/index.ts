@@ -22,6 +22,8 @@ export interface ApiDeps {
   maxConcurrentSnapshots?: number;
   /** Points per page of a track export; default 1000. */
   trackPageSize?: number;
+  /** Told when a session's share link was replaced or revoked. */
+  onShareLinkRevoked?: (sessionId: string) => void;
 }
 
 const noQuery = z.strictObject({});
@@ -36,7 +38,11 @@ export function registerApi(http: FastifyInstance, deps: ApiDeps): { routes: Rou
   const { store, auth } = deps;
   const routes = [
     ...destinationRoutes(store),
-    ...sessionRoutes(store, { maxConcurrentSnapshots: deps.maxConcurrentSnapshots ?? 4, trackPageSize: deps.trackPageSize }),
+    ...sessionRoutes(store, {
+      maxConcurrentSnapshots: deps.maxConcurrentSnapshots ?? 4,
+      trackPageSize: deps.trackPageSize,
+      onShareLinkRevoked: deps.onShareLinkRevoked,
+    }),
   ];
 
   let docs: { openapi: Record<string, unknown>; asyncapi: Record<string, unknown>; html: string } | undefined;

@@ -94,6 +94,8 @@ export interface ApiStore {
   listSessions(userId: string, filter: PageRequest & { status?: SessionStatus }): Promise<Page<SessionRow>>;
   getSession(id: string): Promise<SessionRow | null>;
   countPoints(sessionId: string): Promise<number>;
+  /** Replaces the session's share token hash (null: no link works any more). */
+  setShareTokenHash(sessionId: string, hash: string | null): Promise<void>;
   openTrack(sessionId: string, options: { consistent: boolean }): Promise<TrackReader>;
 
   getFeedback(sessionId: string): Promise<FeedbackRow | null>;

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { shareTokenMatches } from '../../auth.js';
+import { newShareToken, shareTokenMatches } from '../../auth.js';
 import {
   feedbackBody,
   feedbackDtoSchema,
@@ -8,6 +8,7 @@ import {
   sessionDetailSchema,
   sessionListQuery,
   sessionPageSchema,
+  shareLinkSchema,
   trackGeoJsonSchema,
   trackQuery,
 } from '../../contracts/http.js';
@@ -23,6 +24,8 @@ export interface SessionRouteOptions {
   /** Consistent (snapshot) exports running at once, each holding a pooled connection; more get 503. */
   maxConcurrentSnapshots: number;
   trackPageSize?: number;
+  /** Told when a session's share link was replaced or revoked (the realtime layer cuts its observers). */
+  onShareLinkRevoked?: (sessionId: string) => void;
 }
 
 /** Adds the session id to the request's log lines (and the "request completed" line). */
@@ -169,6 +172,52 @@ export function sessionRoutes(store: ApiStore, options: SessionRouteOptions): Ro
           .header('content-disposition', `attachment; filename="arway-${s.id}.gpx"`)
           .header('cache-control', 'no-store')
           .send(stream);
+      },
+    }),
+    defineRoute({
+      operationId: 'rotateSessionShareLink',
+      method: 'POST',
+      url: '/api/sessions/:id/share',
+      tag: TAG,
+      auth: 'user',
+      summary: 'A new share link for the session (its owner); the old one stops working',
+      description:
+        'Replaces the session’s share token: the old token no longer opens the watch page, the track exports or ' +
+        'a Socket.IO connection, and observers connected with it (on every instance) get `navigation:error` ' +
+        'UNAUTHORIZED and are disconnected. The new token keeps the session’s expiry.',
+      params: idParams,
+      responses: { 200: { description: 'the new share link', schema: shareLinkSchema } },
+      errors: { 403: 'another user’s session', 404: 'no such session' },
+      async handler({ params, caller, request, reply }) {
+        logSession(request, reply, params.id);
+        const s = await ownSession(store, params.id, caller);
+        const share = newShareToken();
+        await store.setShareTokenHash(s.id, share.hash);
+        options.onShareLinkRevoked?.(s.id);
+        request.log.info('share link replaced');
+        return { shareToken: share.token, expiresAt: s.shareTokenExpiresAt ? s.shareTokenExpiresAt.toISOString() : null };
+      },
+    }),
+    defineRoute({
+      operationId: 'revokeSessionShareLink',
+      method: 'DELETE',
+      url: '/api/sessions/:id/share',
+      tag: TAG,
+      auth: 'user',
+      summary: 'Revoke the session’s share link (its owner): no link works until a new one is made',
+      description:
+        'Observers connected with the share token (on every instance) get `navigation:error` UNAUTHORIZED and are ' +
+        'disconnected; `POST /api/sessions/{id}/share` makes a new link.',
+      params: idParams,
+      responses: { 204: { description: 'revoked' } },
+      errors: { 403: 'another user’s session', 404: 'no such session' },
+      async handler({ params, caller, request, reply }) {
+        logSession(request, reply, params.id);
+        const s = await ownSession(store, params.id, caller);
+        await store.setShareTokenHash(s.id, null);
+        options.onShareLinkRevoked?.(s.id);
+        request.log.info('share link revoked');
+        return reply.code(204).send();
       },
     }),
     defineRoute({
