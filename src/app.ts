@@ -1,6 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { registerApi } from './http/api/index.js';
+import { trackConnections } from './http/connections.js';
 import { registerHealthRoutes, withTimeout, type ReadinessCheck } from './http/health.js';
 import { registerObserverPage } from './http/observer.js';
 import { createAuth, resolveJwtSecret, type Auth } from './auth.js';
@@ -14,6 +15,9 @@ import { initOrm, type MikroORM, type OrmOptions } from './persistence/orm.js';
 import { DatabaseSeeder } from './persistence/seeders/DatabaseSeeder.js';
 import { attachRealtime, type Realtime } from './realtime/socket-server.js';
 import { connectRedis, redisStreamsAdapter, type RedisClient } from './redis.js';
+
+/** How long a shutdown waits for disconnected clients to close their connections before ending them, ms. */
+export const SOCKET_CLOSE_GRACE_MS = 1_000;
 
 export interface AppOptions {
   logger?: Logger;
@@ -103,6 +107,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     bodyLimit: config.maxMessageBytes,
   });
 
+  const connections = trackConnections(http.server);
+
   const readiness: Record<string, ReadinessCheck> = {
     database: async () => {
       await withTimeout(ormReady.em.getConnection().execute('select 1'), 2_000, 'database ping');
@@ -161,6 +167,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         .close(config.shutdownTimeoutMs)
         .then(() => log.info({ ms: Math.round(performance.now() - drainStarted) }, 'write buffer drained'))
         .catch((err: unknown) => log.error({ err, buffered: store.buffer.bufferedPoints }, 'write buffer not drained'));
+      // Clients were told (server:shutdown) and every point is committed: disconnect them, give the
+      // close handshakes a moment, then end the connections whose peer does not answer (stopped
+      // reading, or gone from the network), or closing the HTTP server would wait for them.
+      await realtime.disconnectAll(SOCKET_CLOSE_GRACE_MS).catch((err: unknown) => log.error({ err }, 'realtime disconnect failed'));
+      const terminated = connections.destroyAll();
+      if (terminated > 0) log.info({ connections: terminated }, 'ended connections that did not close by themselves');
       await realtime.close().catch((err: unknown) => log.error({ err }, 'realtime close failed'));
       await redis?.close().catch((err: unknown) => log.error({ err }, 'redis close failed'));
       await http.close().catch((err: unknown) => log.error({ err }, 'http close failed'));

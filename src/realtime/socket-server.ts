@@ -187,7 +187,12 @@ export interface Realtime {
    * instance, gets `navigation:error` UNAUTHORIZED and is disconnected.
    */
   revokeShareLink(sessionId: string): void;
-  /** Disconnects every socket and closes Socket.IO. */
+  /**
+   * Disconnects every socket and waits (at most `graceMs`) for their transports to close; sockets
+   * whose peer does not answer are left to the caller (app.ts ends their TCP connections).
+   */
+  disconnectAll(graceMs: number): Promise<void>;
+  /** Closes Socket.IO (and the HTTP server under it). */
   close(): Promise<void>;
 }
 
@@ -546,6 +551,12 @@ export function attachRealtime(
       // Through the adapter: the sockets on every instance (the disconnect after the error, see CUT_GRACE_MS).
       nsp.to(rooms.share(sessionId)).emit('navigation:error', { code: 'UNAUTHORIZED', message: 'the share link was revoked' });
       setTimeout(() => nsp.in(rooms.share(sessionId)).disconnectSockets(true), CUT_GRACE_MS).unref();
+    },
+    async disconnectAll(graceMs) {
+      service.stop();
+      nsp.local.disconnectSockets(true);
+      const deadline = Date.now() + graceMs;
+      while (io.engine.clientsCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     },
     async close() {
       service.stop();

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { createClient } from 'redis';
@@ -326,4 +327,54 @@ export async function waitReady(url: string, status: 200 | 503, timeoutMs = 20_0
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`/readyz did not answer ${status} within ${timeoutMs} ms (last: ${last})`);
+}
+
+/**
+ * A Socket.IO client that connects over a raw websocket, joins /navigation with `auth`, and then
+ * stops reading for good: it never answers a ping or a close frame (a client that stopped reading,
+ * or a phone that dropped off the network). Resolves once the server accepted the namespace.
+ */
+export async function stalledClient(baseUrl: string, auth: Record<string, unknown>): Promise<Socket> {
+  const { hostname, port } = new URL(baseUrl);
+  const socket = connectTcp(Number(port), hostname);
+  await new Promise<void>((ok, fail) => {
+    socket.once('connect', ok);
+    socket.once('error', fail);
+  });
+  const key = randomBytes(16).toString('base64');
+  socket.write(
+    `GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\n` +
+      `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  let received = '';
+  const until = (what: RegExp) =>
+    new Promise<void>((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`stalled client: no ${what} in ${JSON.stringify(received.slice(-300))}`)), 10_000);
+      const onData = (chunk: Buffer) => {
+        received += chunk.toString('latin1');
+        if (what.test(received)) {
+          clearTimeout(timer);
+          socket.off('data', onData);
+          ok();
+        }
+      };
+      socket.on('data', onData);
+    });
+  await until(/HTTP\/1\.1 101[\s\S]*\r\n\r\n[\s\S]*0\{"sid"/);
+  socket.write(maskedTextFrame(`40${NAVIGATION_NAMESPACE},${JSON.stringify(auth)}`));
+  await until(new RegExp(`40${NAVIGATION_NAMESPACE},\\{"sid"`));
+  socket.pause(); // from now on nothing is read: the kernel buffers fill, no frame is ever answered
+  return socket;
+}
+
+/** A client→server websocket text frame (clients must mask). */
+function maskedTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text, 'utf8');
+  const mask = randomBytes(4);
+  const length = payload.length;
+  const header = length < 126 ? Buffer.from([0x81, 0x80 | length]) : Buffer.from([0x81, 0x80 | 126, length >> 8, length & 0xff]);
+  if (length > 0xffff) throw new Error('frame too long for this helper');
+  const body = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) body[i] = payload[i]! ^ mask[i % 4]!;
+  return Buffer.concat([header, mask, body]);
 }
