@@ -41,7 +41,7 @@ export interface App {
  * routes and the realtime layer. The only module that knows both persistence and transport.
  */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const log = options.logger ?? createLogger(config.logLevel);
+  const log = options.logger ?? createLogger(config.logLevel, {}, undefined, { env: config.env });
   const database = await resolveDatabase(config, {
     log: (line) => log.debug({ component: 'embedded-pg' }, line),
     warn: (line) => log.warn({ component: 'embedded-pg' }, line),
