@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { registerApi } from './http/api/index.js';
 import { registerHealthRoutes, withTimeout, type ReadinessCheck } from './http/health.js';
+import { registerLandingPage } from './http/landing.js';
 import { registerObserverPage } from './http/observer.js';
 import { createAuth, resolveJwtSecret, type Auth } from './auth.js';
 import { createLogger, type Logger } from './logger.js';
@@ -118,6 +119,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   };
   registerHealthRoutes(http, readiness);
   registerObserverPage(http);
+  registerLandingPage(http);
   const metrics = createMetrics();
   metrics.register(http);
   store.buffer.onFlush(metrics.flushed);
