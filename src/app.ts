@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import { registerApi } from './http/api/index.js';
 import { trackConnections } from './http/connections.js';
 import { registerHealthRoutes, withTimeout, type ReadinessCheck } from './http/health.js';
+import { registerLandingPage } from './http/landing.js';
 import { registerObserverPage } from './http/observer.js';
 import { createAuth, resolveJwtSecret, type Auth } from './auth.js';
 import { createLogger, type Logger } from './logger.js';
@@ -45,7 +46,7 @@ export interface App {
  * routes and the realtime layer. The only module that knows both persistence and transport.
  */
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const log = options.logger ?? createLogger(config.logLevel);
+  const log = options.logger ?? createLogger(config.logLevel, {}, undefined, { env: config.env });
   const database = await resolveDatabase(config, {
     log: (line) => log.debug({ component: 'embedded-pg' }, line),
     warn: (line) => log.warn({ component: 'embedded-pg' }, line),
@@ -124,6 +125,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   };
   registerHealthRoutes(http, readiness);
   registerObserverPage(http);
+  registerLandingPage(http);
   const metrics = createMetrics();
   metrics.register(http);
   store.buffer.onFlush(metrics.flushed);

@@ -14,7 +14,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, {}, undefined, { env: config.env });
   const started = performance.now();
   const app = await createApp(config, { logger: log });
   const url = await app.listen();

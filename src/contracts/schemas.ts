@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * zod schemas of every inbound payload of the realtime protocol (../shared/PROTOCOL.md), shared by
+ * zod schemas of every inbound payload of the realtime protocol (docs/protocol.md), shared by
  * the server, the clients (simulator, observer page, benchmark) and the HTTP API. Objects are strict
  * (unknown keys are rejected), numbers finite, strings bounded.
  */

@@ -4,7 +4,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { plain, run } from './helpers.js';
 
 /**
- * The migration and seeder commands exactly as the README documents them, run from the project
+ * The migration and seeder commands exactly as docs/operations.md documents them, run from the project
  * root against a database of their own (DATABASE_URL). `migration:create` is not run here: it
  * writes into migrations/.
  */

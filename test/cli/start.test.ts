@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
-import { root } from './helpers.js';
+import { plain, root, run } from './helpers.js';
 
 /**
  * The README's first command: `npm start` with nothing configured creates an embedded PostgreSQL,
@@ -82,7 +82,7 @@ async function counts(dir: string): Promise<{ users: number; destinations: numbe
   }
 }
 
-it('npm start: embedded PostgreSQL created, migrated, seeded, ready; Ctrl-C stops cleanly; data kept', { timeout: 240_000 }, async () => {
+it('npm start: embedded PostgreSQL created, migrated, seeded, ready; one-shot commands share its cluster; Ctrl-C stops cleanly; data kept', { timeout: 240_000 }, async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'arway-start-test-'));
 
   const first = await npmStart(dataDir);
@@ -91,6 +91,21 @@ it('npm start: embedded PostgreSQL created, migrated, seeded, ready; Ctrl-C stop
   expect(await counts(dataDir)).toEqual({ users: 1, destinations: 2 });
   const health = await fetch(`${first.url}/healthz`);
   expect(health.status).toBe(200);
+
+  // One-shot commands on the same DATA_DIR use the running server's cluster and leave it running
+  // (docs/operations.md, "One-shot commands and a running server").
+  const postmasterPid = async () => (await readFile(join(dataDir!, 'pg', 'postmaster.pid'), 'utf8')).split('\n')[0];
+  const pidBefore = await postmasterPid();
+  const oneShot = { DATA_DIR: dataDir, DATABASE_URL: '', JWT_SECRET: '' }; // empty = unset, as for the server
+  const list = await run('npx', ['mikro-orm', 'migration:list'], oneShot);
+  expect(list.code, list.stderr).toBe(0);
+  expect(plain(list.stdout)).toMatch(/Migration\d{14}/);
+  const token = await run('npm', ['run', 'token'], oneShot);
+  expect(token.code, token.stderr).toBe(0);
+  const jwt = token.stdout.trimEnd().split('\n').pop()!;
+  expect((await fetch(`${first.url}/api/destinations`, { headers: { authorization: `Bearer ${jwt}` } })).status).toBe(200);
+  expect(await postmasterPid()).toBe(pidBefore);
+  expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
   await ctrlC(first);
   expect(first.output()).toMatch(/"msg":"stopped"/);
   expect(first.output()).not.toContain('second signal');

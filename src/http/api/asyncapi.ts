@@ -28,7 +28,7 @@ const OUTBOUND_DOCS: Record<keyof typeof serverEventSchemas, string> = {
 };
 
 /**
- * The AsyncAPI 3.0 document of the Socket.IO protocol (PROTOCOL.md), generated from the zod schemas of
+ * The AsyncAPI 3.0 document of the Socket.IO protocol (docs/protocol.md), generated from the zod schemas of
  * src/contracts: inbound payloads (as accepted: `io: input`), acknowledgements and server events.
  * Payloads are JSON Schema draft-07 (AsyncAPI's default schema format is a superset of it).
  */
@@ -91,7 +91,9 @@ export function buildAsyncApi(): Record<string, unknown> {
         '(an observer of one session); otherwise `connect_error` with message `UNAUTHORIZED`. Every client→server ' +
         'event takes an acknowledgement callback answering `{ ok: true, … }` or `{ ok: false, error: { code, message, ' +
         `issues? } }\`. Error codes: ${ERROR_CODES.join(', ')}. Unknown fields are rejected, numbers must be finite, ` +
-        'strings are bounded.',
+        'strings are bounded. With connection state recovery on, Socket.IO appends a string (the recovery offset) ' +
+        'as an extra last argument to every server event: take the payload from the first argument and accept more. ' +
+        'The full contract, with units, bounds, durability and flow control: docs/protocol.md in the repository.',
     },
     defaultContentType: 'application/json',
     servers: {
