@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { OrmApiStore } from './persistence/api-store.js';
 import { resolveDatabase, type DatabaseTarget } from './persistence/database.js';
+import { explainDatabaseError } from './persistence/database-errors.js';
 import { User } from './persistence/entities/index.js';
 import { OrmNavigationStore } from './persistence/navigation-store.js';
 import { initOrm, type MikroORM, type OrmOptions } from './persistence/orm.js';
@@ -71,7 +72,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   } catch (err) {
     await orm?.close(true).catch(() => {});
     await database.stop().catch(() => {});
-    throw err;
+    // Unreachable, unknown host, wrong role or password…: one sentence naming DATABASE_URL.
+    throw explainDatabaseError(err, database.setting) ?? err;
   }
   const ormReady = orm;
   // Multi-node: with REDIS_URL, rooms span every instance through the Redis Streams adapter.

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Config } from '../config.js';
+import type { DatabaseSetting } from './database-errors.js';
 import { startEmbeddedPostgres } from './embedded.js';
 
 export interface DatabaseTarget {
@@ -10,6 +11,8 @@ export interface DatabaseTarget {
   created: boolean;
   /** Stops the embedded cluster (no-op for an external database). */
   stop(): Promise<void>;
+  /** Where the URL came from, for messages about it (see explainDatabaseError). */
+  setting: DatabaseSetting;
 }
 
 /** DATABASE_URL when set; otherwise starts (or creates) the embedded PostgreSQL in DATA_DIR. */
@@ -18,7 +21,8 @@ export async function resolveDatabase(
   options: { keepProcessAlive?: boolean; log?: (line: string) => void; warn?: (line: string) => void } = {},
 ): Promise<DatabaseTarget> {
   if (config.databaseUrl) {
-    return { url: config.databaseUrl, kind: 'external', created: false, stop: async () => {} };
+    const url = config.databaseUrl;
+    return { url, kind: 'external', created: false, stop: async () => {}, setting: { url, kind: 'external' } };
   }
   const pg = await startEmbeddedPostgres({
     dir: resolve(config.dataDir, 'pg'),
@@ -29,5 +33,11 @@ export async function resolveDatabase(
     log: options.log,
     warn: options.warn,
   });
-  return { url: pg.url, kind: 'embedded', created: pg.created, stop: () => pg.stop() };
+  return {
+    url: pg.url,
+    kind: 'embedded',
+    created: pg.created,
+    stop: () => pg.stop(),
+    setting: { url: pg.url, kind: 'embedded', dataDir: config.dataDir },
+  };
 }
