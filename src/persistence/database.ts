@@ -1,5 +1,7 @@
+import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { Config } from '../config.js';
+import { prepareDataDir } from '../data-dir.js';
 import type { DatabaseSetting } from './database-errors.js';
 import { startEmbeddedPostgres } from './embedded.js';
 
@@ -15,7 +17,10 @@ export interface DatabaseTarget {
   setting: DatabaseSetting;
 }
 
-/** DATABASE_URL when set; otherwise starts (or creates) the embedded PostgreSQL in DATA_DIR. */
+/**
+ * DATABASE_URL when set; otherwise starts (or creates) the embedded PostgreSQL in DATA_DIR, after
+ * checking that DATA_DIR can hold it (prepareDataDir: refused with exit 78 before initdb otherwise).
+ */
 export async function resolveDatabase(
   config: Pick<Config, 'databaseUrl' | 'dataDir' | 'embeddedPgPort'>,
   options: { keepProcessAlive?: boolean; log?: (line: string) => void; warn?: (line: string) => void } = {},
@@ -24,6 +29,7 @@ export async function resolveDatabase(
     const url = config.databaseUrl;
     return { url, kind: 'external', created: false, stop: async () => {}, setting: { url, kind: 'external' } };
   }
+  await prepareDataDir(config.dataDir, { postgresUser: userInfo().uid === 0 });
   const pg = await startEmbeddedPostgres({
     dir: resolve(config.dataDir, 'pg'),
     port: config.embeddedPgPort,
