@@ -1,11 +1,12 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { registerApi } from './http/api/index.js';
-import { registerHealthRoutes, withTimeout, type ReadinessCheck } from './http/health.js';
+import { registerHealthRoutes } from './http/health.js';
 import { registerObserverPage } from './http/observer.js';
 import { createAuth, resolveJwtSecret, type Auth } from './auth.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { readinessChecks } from './readiness.js';
 import { OrmApiStore } from './persistence/api-store.js';
 import { resolveDatabase, type DatabaseTarget } from './persistence/database.js';
 import { explainDatabaseError } from './persistence/database-errors.js';
@@ -105,20 +106,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     bodyLimit: config.maxMessageBytes,
   });
 
-  const readiness: Record<string, ReadinessCheck> = {
-    database: async () => {
-      await withTimeout(ormReady.em.getConnection().execute('select 1'), 2_000, 'database ping');
-      return { ok: true };
-    },
-    migrations: async () => {
-      const pending = await withTimeout(ormReady.migrator.getPendingMigrations(), 2_000, 'migration check');
-      return pending.length === 0
-        ? { ok: true }
-        : { ok: false, reason: `${pending.length} pending migration(s): ${pending.map((m) => m.name).join(', ')}` };
-    },
-    writes: async () => store.health(),
-  };
-  registerHealthRoutes(http, readiness);
+  registerHealthRoutes(http, readinessChecks(ormReady, store));
   registerObserverPage(http);
   const metrics = createMetrics();
   metrics.register(http);
