@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/persistence/embedded.js';
-import { expectOperatorMessage, run, type RunResult } from './helpers.js';
+import { expectOperatorMessage, run } from './helpers.js';
 
 /**
- * A DATABASE_URL that does not work, as `npm start`, `npm run token` and the mikro-orm CLI report
+ * A DATABASE_URL that does not work, as `npm start`, `npm run token`, `npm run simulate` and the mikro-orm CLI report
  * it: one sentence naming DATABASE_URL with its password masked and the cause, no stack trace;
  * exit 78 for a wrong setting (host, role, password), 1 for a database that is not answering.
  */
@@ -31,35 +31,40 @@ const commands: Record<string, [string, string[]]> = {
   'npx mikro-orm migration:pending': ['npx', ['mikro-orm', 'migration:pending']],
 };
 
-async function each(databaseUrl: string, check: (r: RunResult, name: string) => void): Promise<void> {
+/**
+ * Each command on this DATABASE_URL: `exitCode` and one sentence matching `message`. The simulator
+ * exits 1 for any of these (its documented code for configuration and connection errors).
+ */
+async function expectEach(databaseUrl: string, exitCode: number, message: RegExp): Promise<void> {
+  const env = { NODE_ENV: 'development', PORT: '0', DATABASE_URL: databaseUrl, DATA_DIR: join(tmp, 'data') };
   for (const [name, [command, args]] of Object.entries(commands)) {
-    const r = await run(command, args, { NODE_ENV: 'development', PORT: '0', DATABASE_URL: databaseUrl, DATA_DIR: join(tmp, 'data') });
-    check(r, name);
+    const r = await run(command, args, env);
+    expect(r.code, `${name}: ${r.stderr}`).toBe(exitCode);
+    expectOperatorMessage(r, message, PASSWORD);
   }
+  const simulate = await run('npx', ['tsx', 'src/cli/simulate.ts', '--destination', 'anything'], env);
+  expect(simulate.code, `npm run simulate: ${simulate.stderr}`).toBe(1);
+  expectOperatorMessage(simulate, message, PASSWORD);
+  expect(simulate.stderr.trimEnd().split('\n')).toHaveLength(1);
 }
 
 describe('DATABASE_URL that does not work', () => {
   it('a closed port: "connection refused", exit 1', { timeout: 120_000 }, async () => {
-    await each(`postgres://arway:${PASSWORD}@127.0.0.1:1/arway`, (r, name) => {
-      expect(r.code, `${name}: ${r.stderr}`).toBe(1);
-      expectOperatorMessage(r, /DATABASE_URL=postgres:\/\/arway:\*\*\*@127\.0\.0\.1:1\/arway: connection refused by 127\.0\.0\.1:1/, PASSWORD);
-    });
+    await expectEach(`postgres://arway:${PASSWORD}@127.0.0.1:1/arway`, 1, /DATABASE_URL=postgres:\/\/arway:\*\*\*@127\.0\.0\.1:1\/arway: connection refused by 127\.0\.0\.1:1/);
   });
 
   it('a host name that does not resolve: "not found", exit 78', { timeout: 120_000 }, async () => {
-    await each(`postgres://arway:${PASSWORD}@nonexistent.invalid:5432/arway`, (r, name) => {
-      expect(r.code, `${name}: ${r.stderr}`).toBe(78);
-      expectOperatorMessage(r, /DATABASE_URL=postgres:\/\/arway:\*\*\*@nonexistent\.invalid:5432\/arway: host "nonexistent\.invalid" not found/, PASSWORD);
-    });
+    await expectEach(
+      `postgres://arway:${PASSWORD}@nonexistent.invalid:5432/arway`,
+      78,
+      /DATABASE_URL=postgres:\/\/arway:\*\*\*@nonexistent\.invalid:5432\/arway: host "nonexistent\.invalid" not found/,
+    );
   });
 
   it('a wrong password: "authentication failed", exit 78', { timeout: 120_000 }, async () => {
     const url = new URL(pg.url);
     url.password = PASSWORD;
-    await each(url.toString(), (r, name) => {
-      expect(r.code, `${name}: ${r.stderr}`).toBe(78);
-      expectOperatorMessage(r, /Cannot log in to DATABASE_URL=postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/arway: authentication failed for role "postgres"/, PASSWORD);
-    });
+    await expectEach(url.toString(), 78, /Cannot log in to DATABASE_URL=postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/arway: authentication failed for role "postgres"/);
   });
 
   it('a role that does not exist: cannot log in, exit 78', { timeout: 120_000 }, async () => {
@@ -68,13 +73,6 @@ describe('DATABASE_URL that does not work', () => {
     const url = new URL(inject('pgAdminUrl'));
     url.username = 'no_such_role_arway';
     url.password = PASSWORD;
-    await each(url.toString(), (r, name) => {
-      expect(r.code, `${name}: ${r.stderr}`).toBe(78);
-      expectOperatorMessage(
-        r,
-        /Cannot log in to DATABASE_URL=postgres:\/\/no_such_role_arway:\*\*\*@\S+: (role "no_such_role_arway" does not exist|authentication failed)/,
-        PASSWORD,
-      );
-    });
+    await expectEach(url.toString(), 78, /Cannot log in to DATABASE_URL=postgres:\/\/no_such_role_arway:\*\*\*@\S+: (role "no_such_role_arway" does not exist|authentication failed)/);
   });
 });
