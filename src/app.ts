@@ -2,14 +2,16 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { registerApi } from './http/api/index.js';
 import { trackConnections } from './http/connections.js';
-import { registerHealthRoutes, withTimeout, type ReadinessCheck } from './http/health.js';
+import { registerHealthRoutes } from './http/health.js';
 import { registerLandingPage } from './http/landing.js';
 import { registerObserverPage } from './http/observer.js';
 import { createAuth, resolveJwtSecret, type Auth } from './auth.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { readinessChecks } from './readiness.js';
 import { OrmApiStore } from './persistence/api-store.js';
 import { resolveDatabase, type DatabaseTarget } from './persistence/database.js';
+import { explainDatabaseError } from './persistence/database-errors.js';
 import { User } from './persistence/entities/index.js';
 import { OrmNavigationStore } from './persistence/navigation-store.js';
 import { initOrm, type MikroORM, type OrmOptions } from './persistence/orm.js';
@@ -76,7 +78,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   } catch (err) {
     await orm?.close(true).catch(() => {});
     await database.stop().catch(() => {});
-    throw err;
+    // Unreachable, unknown host, wrong role or password…: one sentence naming DATABASE_URL.
+    throw explainDatabaseError(err, database.setting) ?? err;
   }
   const ormReady = orm;
   // Multi-node: with REDIS_URL, rooms span every instance through the Redis Streams adapter.
@@ -109,21 +112,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
 
   const connections = trackConnections(http.server);
-
-  const readiness: Record<string, ReadinessCheck> = {
-    database: async () => {
-      await withTimeout(ormReady.em.getConnection().execute('select 1'), 2_000, 'database ping');
-      return { ok: true };
-    },
-    migrations: async () => {
-      const pending = await withTimeout(ormReady.migrator.getPendingMigrations(), 2_000, 'migration check');
-      return pending.length === 0
-        ? { ok: true }
-        : { ok: false, reason: `${pending.length} pending migration(s): ${pending.map((m) => m.name).join(', ')}` };
-    },
-    writes: async () => store.health(),
-  };
-  registerHealthRoutes(http, readiness);
+  registerHealthRoutes(http, readinessChecks(ormReady, store));
   registerObserverPage(http);
   registerLandingPage(http);
   const metrics = createMetrics();

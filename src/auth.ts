@@ -1,9 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { jwtVerify, SignJWT } from 'jose';
 import type { Config } from './config.js';
+import { prepareDataDir } from './data-dir.js';
 
 /**
  * Authentication primitives shared by the socket and HTTP layers: HS256 user JWTs (`sub` = user id)
@@ -35,7 +36,7 @@ export async function resolveJwtSecret(config: Pick<Config, 'jwtSecret' | 'dataD
   }
   const file = resolve(config.dataDir, 'jwt-secret');
   if (existsSync(file)) return new TextEncoder().encode((await readFile(file, 'utf8')).trim());
-  await mkdir(config.dataDir, { recursive: true });
+  await prepareDataDir(config.dataDir); // refuses an unusable DATA_DIR in one sentence (exit 78)
   const secret = randomBytes(48).toString('base64url');
   await writeFile(file, secret + '\n', { mode: 0o600, flag: 'wx' }).catch(async (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST') throw err; // another process created it first: use theirs

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_BATCH_POINTS } from './contracts/schemas.js';
+import { EXIT_CONFIG, OperatorError } from './operator-error.js';
 
 /**
  * The one configuration object of the server, read from the environment and validated with zod at
@@ -112,15 +113,16 @@ function toConfig(env: z.output<typeof envSchema>) {
   };
 }
 
-/** Thrown for an invalid environment; `message` names every bad variable. */
-export class ConfigError extends Error {
+/** Thrown for an invalid environment; `message` names every bad variable. Exit code 78 (EX_CONFIG). */
+export class ConfigError extends OperatorError {
+  override name = 'ConfigError';
   constructor(readonly problems: { variable: string; message: string }[]) {
     super(
       'Invalid configuration:\n' +
         problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n') +
         '\n(see .env.example for every variable)',
+      EXIT_CONFIG,
     );
-    this.name = 'ConfigError';
   }
 }
 
@@ -133,13 +135,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (value !== undefined && value !== '') input[key] = value;
   }
   const parsed = envSchema.safeParse(input);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => ({
-        variable: String(issue.path[0] ?? '(environment)'),
-        message: issue.message,
-      })),
-    );
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? '(environment)'), message: issue.message }));
+  // Checked here, before anything is started: production has no generated fallback secret.
+  if (input.NODE_ENV === 'production' && input.JWT_SECRET === undefined) {
+    problems.push({
+      variable: 'JWT_SECRET',
+      message: 'must be set when NODE_ENV=production (at least 32 characters, e.g. `openssl rand -base64 48`)',
+    });
   }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   return toConfig(parsed.data);
 }

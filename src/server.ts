@@ -1,19 +1,15 @@
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfig } from './config.js';
 import { createApp } from './app.js';
 import { createLogger } from './logger.js';
+import { fatal } from './operator-error.js';
 
-/** Entry point (`npm start`): load the config, build the app, listen, stop cleanly on signals. */
+/**
+ * Entry point (`npm start`): load the config, build the app, listen, stop cleanly on signals. An
+ * operator's mistake (OperatorError: configuration, DATA_DIR, DATABASE_URL) is one sentence on
+ * stderr and its exit code (78 for configuration); anything else a stack trace and exit code 1.
+ */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(78); // EX_CONFIG
-    }
-    throw err;
-  }
+  const config = loadConfig();
   const log = createLogger(config.logLevel, {}, undefined, { env: config.env });
   const started = performance.now();
   const app = await createApp(config, { logger: log });
@@ -52,6 +48,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-  process.exit(1);
+  const { message, exitCode } = fatal(err);
+  console.error(message);
+  process.exit(exitCode);
 });

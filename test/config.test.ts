@@ -133,6 +133,17 @@ describe('loadConfig', () => {
     expect(configError({ JWT_SECRET: 'short' }).message).toMatch(/JWT_SECRET: must be at least 32 characters/);
   });
 
+  it('refuses NODE_ENV=production without JWT_SECRET (exit code 78), before anything is started', () => {
+    const err = configError({ NODE_ENV: 'production' });
+    expect(err.problems.map((p) => p.variable)).toEqual(['JWT_SECRET']);
+    expect(err.message).toMatch(/JWT_SECRET: must be set when NODE_ENV=production/);
+    expect(err.exitCode).toBe(78);
+    expect(configError({ NODE_ENV: 'production', JWT_SECRET: '' }).problems.map((p) => p.variable)).toEqual(['JWT_SECRET']);
+    expect(configError({ NODE_ENV: 'production', PORT: 'x' }).problems.map((p) => p.variable).sort()).toEqual(['JWT_SECRET', 'PORT']);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).jwtSecret).toBe('x'.repeat(32));
+    expect(loadConfig({ NODE_ENV: 'development' }).jwtSecret).toBeUndefined();
+  });
+
   it('names every bad variable at once', () => {
     const err = configError({ PORT: 'x', DATABASE_URL: 'nope', JWT_SECRET: 'short', HOST: 'ok' });
     expect(err.problems.map((p) => p.variable).sort()).toEqual(['DATABASE_URL', 'JWT_SECRET', 'PORT']);

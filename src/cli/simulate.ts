@@ -9,6 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.js';
+import { fatal } from '../operator-error.js';
 import { Destination } from '../persistence/entities/index.js';
 import { openCliDatabase, signTokenForEmail } from './context.js';
 import { runSimulation, SimulationError, type ProgressState, type Reporter, type SimulationSummary } from './simulator.js';
@@ -257,6 +258,7 @@ main().catch((err: unknown) => {
     process.exitCode = err.exitCode;
     return;
   }
-  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  // An unreachable or unmigrated database, an unusable DATA_DIR: one sentence, exit 1 (see above).
+  console.error(fatal(err).message);
   process.exitCode = 1;
 });

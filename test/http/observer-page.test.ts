@@ -212,6 +212,27 @@ describe.skipIf(skip)('observer page /watch/:sessionId', () => {
     finishedSessionId = sessionId;
   });
 
+  it('draws Korean names with a real font, not boxes (a CJK font is installed: fonts-noto-cjk)', async () => {
+    const { page } = await openPage(`${t.url}/watch/00000000-0000-4000-8000-000000000000`);
+    // Each syllable drawn in the page's own font: without a font that has Hangul, every one is the
+    // same "missing glyph" box (or nothing), so the pictures are equal.
+    // (Browser code as a string: the test's TypeScript has no DOM types.)
+    const pictures = (await page.evaluate(`(() => {
+      const style = getComputedStyle(document.body);
+      return ['테', '목', '카'].map((s) => {
+        const canvas = document.createElement('canvas');
+        canvas.width = 48;
+        canvas.height = 48;
+        const ctx = canvas.getContext('2d');
+        ctx.font = style.fontWeight + ' 32px ' + style.fontFamily;
+        ctx.fillText(s, 4, 38);
+        return canvas.toDataURL();
+      });
+    })()`)) as string[];
+    expect(new Set(pictures).size, 'Hangul syllables render as one identical glyph: no CJK font (apt-get install fonts-noto-cjk)').toBe(3);
+    await page.close();
+  });
+
   it("opens a finished session with the owner's JWT (#jwt=) and shows its arrival", async () => {
     expect(finishedSessionId, 'needs the walk of the previous test').not.toBe('');
     const { page, errors } = await openPage(`${t.url}/watch/${finishedSessionId}#jwt=${token}`);
