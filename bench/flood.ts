@@ -11,7 +11,9 @@
  *   2. flood:  plus one socket of another user, in its own process, sending as fast as the server
  *              answers (`--window` messages unanswered at most): `valid` positions (the rate limit
  *              answers RATE_LIMITED past its burst), `invalid` payloads (VALIDATION_FAILED),
- *              `unknown` events (navigation:error), or `mixed` (all three in turn);
+ *              `unknown` events (navigation:error), `mixed` (those three in turn), or `batch`
+ *              (`position:batch` of 500 valid points each: the points budget answers
+ *              RATE_LIMITED past RATE_LIMIT_POINTS_BURST);
  *   3. after:  the victims alone again (shows the noise between two quiet phases).
  * It prints the victims' p50/p99/max per phase, the flood's message rate, and the ratio of the
  * flood p99 to the base p99 (target: at most 2). Wall-clock figures, so they are printed, never
@@ -32,7 +34,9 @@ import { Histogram, startNodeFlags } from './common.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const JWT_SECRET = 'flood-bench-secret-flood-bench-secret-01';
-type FloodMode = 'valid' | 'invalid' | 'unknown' | 'mixed';
+type FloodMode = 'valid' | 'invalid' | 'unknown' | 'mixed' | 'batch';
+const FLOOD_MODES: FloodMode[] = ['valid', 'invalid', 'unknown', 'mixed', 'batch'];
+const BATCH_POINTS = 500;
 
 interface Options {
   durationS: number;
@@ -62,10 +66,10 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--json') o.json = v();
     else if (a === '--flood') {
       const m = v();
-      if (!['valid', 'invalid', 'unknown', 'mixed'].includes(m)) throw new Error('--flood valid|invalid|unknown|mixed');
+      if (!(FLOOD_MODES as string[]).includes(m)) throw new Error(`--flood ${FLOOD_MODES.join('|')}`);
       o.flood = m as FloodMode;
     } else if (a === '--help' || a === '-h') {
-      console.log('npx tsx bench/flood.ts [--duration S] [--victims N] [--hz R] [--flood valid|invalid|unknown|mixed] [--window W] [--flood-rate N] [--json FILE]');
+      console.log(`npx tsx bench/flood.ts [--duration S] [--victims N] [--hz R] [--flood ${FLOOD_MODES.join('|')}] [--window W] [--flood-rate N] [--json FILE]`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -118,6 +122,7 @@ async function flooder(): Promise<void> {
     pump();
   });
   const kinds: Exclude<FloodMode, 'mixed'>[] = mode === 'mixed' ? ['valid', 'invalid', 'unknown'] : [mode];
+  const batchEpochMs = Date.now() - 86_400_000;
   let paced = false;
   let disconnects = 0;
   const pump = () => {
@@ -139,18 +144,28 @@ async function flooder(): Promise<void> {
         socket.emit(`flood:${sent % 100}`, { junk: sent }); // answered by navigation:error (no ack)
         continue;
       }
-      const payload =
-        kind === 'valid'
-          ? { sessionId, seq: seq++, lat: 37.5 + (seq % 1000) * 1e-6, lon: 127.02, accuracy: 5 }
-          : { sessionId, seq: -1, lat: 'north', lon: null, extra: [1, 2, 3] };
-      socket.emit('position', payload, (answer: { ok: boolean; error?: { code: string } }) => {
+      const onAnswer = (answer: { ok: boolean; error?: { code: string } }) => {
         inFlight--;
         answered++;
         count(answer.ok ? 'ok' : (answer.error?.code ?? '?'));
         // yield now and then, so the process keeps reading its socket
         if (answered % 64 === 0) setImmediate(pump);
         else pump();
-      });
+      };
+      if (kind === 'batch') {
+        // Offline-upload shaped, old recordedAt times (late fixes): every accepted point is stored.
+        const points = Array.from({ length: BATCH_POINTS }, () => {
+          const s = seq++;
+          return { seq: s, lat: 37.5 + (s % 1000) * 1e-6, lon: 127.02, accuracy: 5, recordedAt: batchEpochMs + s * 100 };
+        });
+        socket.emit('position:batch', { sessionId, points }, onAnswer);
+        continue;
+      }
+      const payload =
+        kind === 'valid'
+          ? { sessionId, seq: seq++, lat: 37.5 + (seq % 1000) * 1e-6, lon: 127.02, accuracy: 5 }
+          : { sessionId, seq: -1, lat: 'north', lon: null, extra: [1, 2, 3] };
+      socket.emit('position', payload, onAnswer);
     }
   };
   process.on('message', (m: { cmd: string }) => {
