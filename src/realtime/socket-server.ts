@@ -4,6 +4,7 @@ import type { Adapter } from 'socket.io-adapter';
 import {
   INBOUND_EVENTS,
   inboundSchemas,
+  MAX_BATCH_POINTS,
   NAVIGATION_NAMESPACE,
   type Ack,
   type ClientToServerEvents,
@@ -48,7 +49,8 @@ function pausableTransport(socket: { conn: unknown }): PausableWs | null {
  * turn (its `allowSynchronousEvents: false` mode, set on this socket's receiver only): a flooder's
  * chunk of hundreds of messages then interleaves with the other sessions instead of holding the
  * loop for its whole length. Server-wide it would cost half the throughput under load (measured),
- * so only a throttled socket gets it. `_receiver` is ws's own field: when a ws version lacks it,
+ * so only a throttled socket, or one that uploads batches (each batch is hundreds of fixes of
+ * work: several arriving in one read would hold the loop for all of them), gets it. `_receiver` is ws's own field: when a ws version lacks it,
  * this does nothing and only the pause remains.
  */
 function deliverOnePerTurn(ws: PausableWs): void {
@@ -119,11 +121,16 @@ function invalid(message: string) {
   return fail('VALIDATION_FAILED', message, { issues: [{ code: 'custom', path: [], message }] });
 }
 
-/** What a message costs in the points budget: 1 per position, n for a batch of n, 0 for the rest. */
-function pointCost(event: InboundEvent, payload: unknown): number {
+/**
+ * What a message costs in the points budget: 1 per position, n for a batch of n, 0 for the rest.
+ * Read from the payload before it is validated (a refused batch costs no validation), bounded by
+ * the largest valid batch.
+ */
+function pointCost(event: string, payload: unknown): number {
   if (event === 'position') return 1;
-  if (event === 'position:batch') return (payload as { points: unknown[] }).points.length;
-  return 0;
+  if (event !== 'position:batch') return 0;
+  const points = typeof payload === 'object' && payload !== null ? (payload as { points?: unknown }).points : undefined;
+  return Array.isArray(points) ? Math.min(points.length, MAX_BATCH_POINTS) : 0;
 }
 
 /** Messages between the instances of a cluster (Socket.IO `serverSideEmit`). */
@@ -459,22 +466,30 @@ export function attachRealtime(
         return true;
       }
       refusedInRow++;
-      if (gate.has('rate') || gate.hold('rate')) {
-        if (!throttleTimer) {
-          hooks.throttled?.();
-          deliverOnePerTurn(gate.ws!);
-          throttleTimer = setTimeout(() => {
-            throttleTimer = undefined;
-            gate.release('rate');
-          }, Math.min(MAX_THROTTLE_MS, Math.ceil(bucket.msUntil(now))));
-        }
-      } else if (refusedInRow >= FLOOD_BURSTS * options.rateLimitBurst) {
+      if (!throttle(bucket.msUntil(now)) && refusedInRow >= FLOOD_BURSTS * options.rateLimitBurst) {
         slog.warn({ refused: refusedInRow }, 'disconnecting a flooding socket');
         socket.emit('navigation:error', { code: 'RATE_LIMITED', message: 'flooding: disconnected' });
         socket.disconnect(true);
       }
       return false;
     }
+
+    /** Stops reading the socket for `ms` (at most MAX_THROTTLE_MS); false when it cannot be paused. */
+    function throttle(ms: number): boolean {
+      if (!gate.has('rate') && !gate.hold('rate')) return false;
+      if (!throttleTimer) {
+        hooks.throttled?.();
+        deliverOnePerTurn(gate.ws!);
+        throttleTimer = setTimeout(() => {
+          throttleTimer = undefined;
+          gate.release('rate');
+        }, Math.min(MAX_THROTTLE_MS, Math.ceil(ms)));
+      }
+      return true;
+    }
+
+    /** The socket has sent a batch: from now on its messages are delivered one per loop turn. */
+    let bulk = false;
 
     function rateLimited() {
       return fail('RATE_LIMITED', 'too many messages: slow down', { retryAfterMs: bucket.msUntil(Date.now()) });
@@ -490,17 +505,26 @@ export function attachRealtime(
       if (!allowed()) return rateLimited();
       if (shuttingDown) return fail('UNAVAILABLE', 'server is shutting down: reconnect and resume');
       if (args.length !== 1) return invalid(`expected one payload argument, got ${args.length}`);
-      const parsed = inboundSchemas[event].safeParse(args[0]);
-      if (!parsed.success) return failureAnswer(validationFailure(parsed.error));
-      const cost = pointCost(event, parsed.data);
-      if (points && cost > 0) {
-        const now = Date.now();
-        if (!points.take(now, cost)) {
+      if (event === 'position:batch' && !bulk) {
+        bulk = true;
+        const ws = pausableTransport(socket);
+        if (ws) deliverOnePerTurn(ws);
+      }
+      const cost = points ? pointCost(event, args[0]) : 0;
+      if (cost > 0) {
+        // A message that does not fit is refused before it is validated, and the socket is not
+        // read until it would fit (a batch flood then waits in TCP instead of being parsed).
+        const retryAfterMs = points!.msUntil(Date.now(), cost);
+        if (retryAfterMs > 0) {
+          throttle(retryAfterMs);
           return fail('RATE_LIMITED', `points budget exceeded: ${cost} point(s) do not fit now; nothing of this message was stored, retry it later`, {
-            retryAfterMs: points.msUntil(now, cost),
+            retryAfterMs,
           });
         }
       }
+      const parsed = inboundSchemas[event].safeParse(args[0]);
+      if (!parsed.success) return failureAnswer(validationFailure(parsed.error));
+      if (cost > 0) points!.take(Date.now(), cost);
       // UUIDs are case-insensitive, but runtimes, rooms and durable seqs are keyed by the id as a
       // string: use PostgreSQL's canonical (lower-case) form, or one session would have two of each.
       const data: Record<string, unknown> = parsed.data;

@@ -40,7 +40,7 @@ async function navigator(): Promise<{ nav: NavClient; sessionId: string }> {
 
 const t0 = Date.now() - 3_600_000;
 const batch = (firstSeq: number, n = MAX_BATCH_POINTS) =>
-  Array.from({ length: n }, (_, i) => ({ seq: firstSeq + i, lat: 37.5 + (firstSeq + i) * 1e-6, lon: 127, recordedAt: t0 + (firstSeq + i) * 1000 }));
+  Array.from({ length: n }, (_, i) => ({ seq: firstSeq + i, lat: 37.5 + (firstSeq + i) * 1e-6, lon: 127, recordedAt: t0 + (firstSeq + i) * 100 }));
 
 describe('points budget', () => {
   it('refuses a batch past the budget whole, with retryAfterMs, and accepts it once that time has passed', async () => {
@@ -67,7 +67,7 @@ describe('points budget', () => {
     let accepted = 0;
     let limited = 0;
     let seq = 0;
-    for (let i = 0; i < 30; i++) {
+    for (let i = 0; i < 12; i++) {
       const answer = await call(nav, 'position:batch', { sessionId, points: batch(seq) });
       if (answer.ok) {
         accepted += answer.accepted;
@@ -81,6 +81,33 @@ describe('points budget', () => {
     expect(limited).toBeGreaterThan(0);
     expect(accepted).toBeLessThanOrEqual(POINTS_BURST + POINTS_PER_SEC * elapsedS + MAX_BATCH_POINTS);
     expect(nav.connected).toBe(true);
+  });
+
+  it('a refused batch is refused before validation, and an invalid one costs nothing', async () => {
+    const { nav, sessionId } = await navigator();
+    // Invalid batches (a bad latitude) do not spend the budget: two full valid batches still fit.
+    for (let i = 0; i < 3; i++) {
+      const bad = batch(0).map((p, j) => (j === 7 ? { ...p, lat: 91 } : p));
+      expectError(await call(nav, 'position:batch', { sessionId, points: bad }), 'VALIDATION_FAILED');
+    }
+    expect(ok(await call(nav, 'position:batch', { sessionId, points: batch(0) })).accepted).toBe(500);
+    expect(ok(await call(nav, 'position:batch', { sessionId, points: batch(500) })).accepted).toBe(500);
+    // The budget is spent: even an invalid batch is now answered RATE_LIMITED, unvalidated.
+    const bad = batch(1000).map((p, j) => (j === 7 ? { ...p, lat: 91 } : p));
+    expect(expectError(await call(nav, 'position:batch', { sessionId, points: bad }), 'RATE_LIMITED').retryAfterMs).toBeGreaterThan(0);
+  });
+
+  it('a socket that uploads batches gets its messages delivered one per loop turn; the others do not', async () => {
+    const a = await navigator();
+    const b = await navigator();
+    ok(await call(a.nav, 'position:batch', { sessionId: a.sessionId, points: batch(0, 10) }));
+    ok(await call(b.nav, 'position', { sessionId: b.sessionId, seq: 0, lat: 37.5, lon: 127 }));
+    // ws's per-socket delivery mode (see deliverOnePerTurn in src/realtime).
+    const receiverOf = (id: string | undefined) =>
+      (t.app.realtime.nsp.sockets.get(id!)?.conn as unknown as { transport: { socket: { _receiver: { _allowSynchronousEvents: unknown } } } })
+        .transport.socket._receiver._allowSynchronousEvents;
+    expect(receiverOf(a.nav.id)).toBe(false);
+    expect(receiverOf(b.nav.id)).toBe(true);
   });
 
   it('each socket has its own budget: another session is not refused', async () => {
