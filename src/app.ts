@@ -13,7 +13,8 @@ import { OrmApiStore } from './persistence/api-store.js';
 import { resolveDatabase, type DatabaseTarget } from './persistence/database.js';
 import { explainDatabaseError } from './persistence/database-errors.js';
 import { User } from './persistence/entities/index.js';
-import { OrmNavigationStore } from './persistence/navigation-store.js';
+import { OrmSessionRepository } from './persistence/session-repository.js';
+import { createTrackWriter, type OperatedTrackWriter } from './persistence/write-behind.js';
 import { initOrm, type MikroORM, type OrmOptions } from './persistence/orm.js';
 import { DatabaseSeeder } from './persistence/seeders/DatabaseSeeder.js';
 import { attachRealtime, type Realtime } from './realtime/socket-server.js';
@@ -35,7 +36,8 @@ export interface App {
   readonly http: FastifyInstance;
   readonly database: DatabaseTarget;
   readonly auth: Auth;
-  readonly store: OrmNavigationStore;
+  /** The write path of points (the write-behind buffer): pressure, drain, buffered points. */
+  readonly writer: OperatedTrackWriter;
   readonly realtime: Realtime;
   /** Listens on config.host:config.port and returns the base URL. */
   listen(): Promise<string>;
@@ -43,24 +45,15 @@ export interface App {
   close(): Promise<void>;
 }
 
-/**
- * Wires the server together: database (external or embedded), ORM with migrations and seed, HTTP
- * routes and the realtime layer. The only module that knows both persistence and transport.
- */
-export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
-  const log = options.logger ?? createLogger(config.logLevel, {}, undefined, { env: config.env });
+/** The database (external or embedded) with the ORM on it, migrated and seeded as configured. */
+async function openDatabase(config: Config, log: Logger, migrationsList: AppOptions['migrationsList']) {
   const database = await resolveDatabase(config, {
     log: (line) => log.debug({ component: 'embedded-pg' }, line),
     warn: (line) => log.warn({ component: 'embedded-pg' }, line),
   });
   let orm: MikroORM | undefined;
   try {
-    orm = await initOrm({
-      url: database.url,
-      poolMax: config.dbPoolMax,
-      migrationsList: options.migrationsList,
-      logger: (message) => log.debug({ component: 'orm' }, message),
-    });
+    orm = await initOrm({ url: database.url, poolMax: config.dbPoolMax, migrationsList, logger: (message) => log.debug({ component: 'orm' }, message) });
     await orm.schema.ensureDatabase({ create: true });
     if (config.migrateOnStart) {
       const applied = await orm.migrator.up();
@@ -68,34 +61,43 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     }
     const seed =
       config.seedOnStart === 'true' ||
-      (config.seedOnStart === 'auto' &&
-        database.kind === 'embedded' &&
-        (await orm.em.fork().count(User, {}).catch(() => -1)) === 0);
+      (config.seedOnStart === 'auto' && database.kind === 'embedded' && (await orm.em.fork().count(User, {}).catch(() => -1)) === 0);
     if (seed) {
       await orm.seeder.seed(DatabaseSeeder);
       log.info('seeded the empty embedded database (test@arway.com and two destinations)');
     }
+    return { database, orm };
   } catch (err) {
     await orm?.close(true).catch(() => {});
     await database.stop().catch(() => {});
     // Unreachable, unknown host, wrong role or password…: one sentence naming DATABASE_URL.
     throw explainDatabaseError(err, database.setting) ?? err;
   }
-  const ormReady = orm;
+}
+
+/**
+ * Wires the server together: database (external or embedded), ORM with migrations and seed, HTTP
+ * routes and the realtime layer. The only module that knows both persistence and transport: the
+ * realtime layer gets the two storage ports (a SessionRepository, a TrackWriter), the REST API its
+ * ApiStore.
+ */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const log = options.logger ?? createLogger(config.logLevel, {}, undefined, { env: config.env });
+  const { database, orm } = await openDatabase(config, log, options.migrationsList);
   // Multi-node: with REDIS_URL, rooms span every instance through the Redis Streams adapter.
   let redis: RedisClient | undefined;
   if (config.redisUrl) {
     try {
       redis = await connectRedis(config.redisUrl, log.child({ component: 'redis' }));
     } catch (err) {
-      await ormReady.close(true).catch(() => {});
+      await orm.close(true).catch(() => {});
       await database.stop().catch(() => {});
       throw err;
     }
   }
   const auth = createAuth(await resolveJwtSecret(config), config.jwtTtlSeconds);
-  const store = new OrmNavigationStore(
-    ormReady,
+  const writer = createTrackWriter(
+    orm,
     {
       flushIntervalMs: config.flushIntervalMs,
       flushMaxPoints: config.flushMaxPoints,
@@ -106,45 +108,35 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     log,
   );
 
-  const http: FastifyInstance = Fastify({
-    loggerInstance: log as FastifyBaseLogger,
-    bodyLimit: config.maxMessageBytes,
-  });
-
+  const http: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: config.maxMessageBytes });
   const connections = trackConnections(http.server);
-  registerHealthRoutes(http, readinessChecks(ormReady, store));
+  registerHealthRoutes(http, readinessChecks(orm, writer));
   registerObserverPage(http);
   registerLandingPage(http);
   const metrics = createMetrics();
   metrics.register(http);
-  store.buffer.onFlush(metrics.flushed);
+  writer.onFlush(metrics.flushed);
 
   const realtime = attachRealtime(
     http.server,
-    {
-      store,
-      auth,
-      log: log.child({ component: 'realtime' }),
-      userExists: async (id) => (await ormReady.em.fork().count(User, { id })) > 0,
-      hooks: metrics.realtimeHooks,
-    },
+    { repository: new OrmSessionRepository(orm), writer, auth, log: log.child({ component: 'realtime' }), hooks: metrics.realtimeHooks },
     {
       maxMessageBytes: config.maxMessageBytes,
       recoveryWindowMs: config.recoveryWindowMs,
-      rateLimitPerSec: config.rateLimitPerSec,
-      rateLimitBurst: config.rateLimitBurst,
-      rateLimitPointsPerSec: config.rateLimitPointsPerSec,
-      rateLimitPointsBurst: config.rateLimitPointsBurst,
-      maxConnectionsPerUser: config.maxConnectionsPerUser,
-      service: {
-        shareTokenTtlAfterEndMs: config.shareTokenTtlAfterEndSeconds * 1000,
-        navigation: { headingSmoothing: config.headingSmoothing },
+      flow: {
+        ratePerSec: config.rateLimitPerSec,
+        burst: config.rateLimitBurst,
+        pointsPerSec: config.rateLimitPointsPerSec,
+        pointsBurst: config.rateLimitPointsBurst,
       },
+      maxConnectionsPerUser: config.maxConnectionsPerUser,
+      shareTokenTtlAfterEndMs: config.shareTokenTtlAfterEndSeconds * 1000,
+      navigation: { headingSmoothing: config.headingSmoothing },
       ...(redis ? { adapter: redisStreamsAdapter(redis, config.redisPrefix) } : {}),
     },
   );
-  registerApi(http, { store: new OrmApiStore(ormReady), auth, log, onShareLinkRevoked: (id) => realtime.revokeShareLink(id) });
-  metrics.observe({ bufferedPoints: () => store.buffer.bufferedPoints, activeRuntimes: () => realtime.service.activeRuntimes });
+  registerApi(http, { store: new OrmApiStore(orm), auth, log, onShareLinkRevoked: (id) => realtime.revokeShareLink(id) });
+  metrics.observe({ bufferedPoints: () => writer.bufferedPoints, activeRuntimes: () => realtime.sessions.size });
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -154,10 +146,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       // still reach navigators); 3. disconnect and close; 4. close the database.
       realtime.beginShutdown();
       const drainStarted = performance.now();
-      await store.buffer
+      await writer
         .close(config.shutdownTimeoutMs)
         .then(() => log.info({ ms: Math.round(performance.now() - drainStarted) }, 'write buffer drained'))
-        .catch((err: unknown) => log.error({ err, buffered: store.buffer.bufferedPoints }, 'write buffer not drained'));
+        .catch((err: unknown) => log.error({ err, buffered: writer.bufferedPoints }, 'write buffer not drained'));
       // Clients were told (server:shutdown) and every point is committed: disconnect them, give the
       // close handshakes a moment, then end the connections whose peer does not answer (stopped
       // reading, or gone from the network), or closing the HTTP server would wait for them.
@@ -167,7 +159,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       await realtime.close().catch((err: unknown) => log.error({ err }, 'realtime close failed'));
       await redis?.close().catch((err: unknown) => log.error({ err }, 'redis close failed'));
       await http.close().catch((err: unknown) => log.error({ err }, 'http close failed'));
-      await ormReady.close(true).catch((err: unknown) => log.error({ err }, 'orm close failed'));
+      await orm.close(true).catch((err: unknown) => log.error({ err }, 'orm close failed'));
       await database.stop().catch((err: unknown) => log.error({ err }, 'embedded database stop failed'));
       log.info('stopped');
     })());
@@ -175,11 +167,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   return {
     config,
     log,
-    orm: ormReady,
+    orm,
     http,
     database,
     auth,
-    store,
+    writer,
     realtime,
     async listen() {
       const address = await http.listen({ host: config.host, port: config.port });

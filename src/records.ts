@@ -58,3 +58,12 @@ export function sessionDto(r: SessionRecord): SessionDto {
     totalDistance: r.totalDistanceM,
   };
 }
+
+/**
+ * Storage is down or cannot be reached (not: this query is wrong). Thrown by the storage
+ * implementations of both transport layers' ports: the realtime layer answers UNAVAILABLE, the REST
+ * API 503 UNAVAILABLE with Retry-After.
+ */
+export class StorageUnavailableError extends Error {
+  override name = 'StorageUnavailableError';
+}

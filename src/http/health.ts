@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { withTimeout } from '../timeout.js';
 
 /** One readiness condition; `reason` says why it is not met. */
 export type ReadinessCheck = () => Promise<{ ok: true } | { ok: false; reason: string }>;
@@ -23,7 +24,10 @@ export function registerHealthRoutes(
     const results = await Promise.all(
       Object.entries(checks).map(async ([name, check]) => {
         try {
-          return [name, await withTimeout(check(), timeoutMs, `${name} check`)] as const;
+          const result = await withTimeout(check(), timeoutMs, () => {
+            throw new Error(`${name} check timed out after ${timeoutMs} ms`);
+          });
+          return [name, result] as const;
         } catch (err) {
           return [name, { ok: false as const, reason: err instanceof Error ? err.message : String(err) }] as const;
         }
@@ -36,21 +40,6 @@ export function registerHealthRoutes(
     };
     return reply.code(failing.length === 0 ? 200 : 503).send(body);
   });
-}
-
-/** Rejects when `promise` takes longer than `ms`. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

@@ -1,6 +1,5 @@
 import { IsolationLevel, UniqueConstraintViolationException, type MikroORM } from '@mikro-orm/postgresql';
 import {
-  ApiStoreUnavailableError,
   type ApiStore,
   type DestinationChanges,
   type DestinationRow,
@@ -18,12 +17,15 @@ import {
   DEFAULT_ARRIVAL_RADIUS_M,
   Destination,
   Feedback,
+  NavigationPoint,
   NavigationSession,
   User,
   type IDestination,
   type IFeedback,
 } from './entities/index.js';
-import { isUnavailable, toDestinationRecord, toSessionRecord } from './navigation-store.js';
+import { columnsOf } from './columns.js';
+import { guard } from './guard.js';
+import { toDestinationRecord, toSessionRecord } from './session-repository.js';
 
 function toDestinationRow(d: IDestination): DestinationRow {
   return { ...toDestinationRecord(d), createdBy: d.createdBy?.id ?? null };
@@ -40,26 +42,19 @@ function toFeedbackRow(f: IFeedback): FeedbackRow {
   };
 }
 
-/** Runs a storage call, turning "database unreachable" errors into ApiStoreUnavailableError. */
-async function guard<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    if (isUnavailable(err)) throw new ApiStoreUnavailableError(err instanceof Error ? err.message : String(err));
-    throw err;
-  }
-}
-
-const TRACK_COLUMNS: Record<TrackColumn, { sql: string; read(v: unknown): unknown }> = {
-  lat: { sql: 'latitude', read: Number },
-  lon: { sql: 'longitude', read: Number },
-  accuracyM: { sql: 'accuracy', read: (v) => (v == null ? null : Number(v)) },
-  headingDeg: { sql: 'heading', read: (v) => (v == null ? null : Number(v)) },
-  distanceM: { sql: 'distance_to_target', read: (v) => (v == null ? null : Number(v)) },
-  bearingDeg: { sql: 'bearing', read: (v) => (v == null ? null : Number(v)) },
-  relativeAngleDeg: { sql: 'relative_angle', read: (v) => (v == null ? null : Number(v)) },
-  recordedAt: { sql: 'recorded_at', read: (v) => (v instanceof Date ? v : new Date(String(v))) },
-};
+const orNull = (v: unknown) => (v == null ? null : Number(v));
+/** Each exported track column: the NavigationPoint property it is stored in, and how a row's value is read. */
+const TRACK_COLUMNS = {
+  lat: { property: 'latitude', read: Number },
+  lon: { property: 'longitude', read: Number },
+  accuracyM: { property: 'accuracy', read: orNull },
+  headingDeg: { property: 'heading', read: orNull },
+  distanceM: { property: 'distanceToTarget', read: orNull },
+  bearingDeg: { property: 'bearing', read: orNull },
+  relativeAngleDeg: { property: 'relativeAngle', read: orNull },
+  recordedAt: { property: 'recordedAt', read: (v: unknown) => (v instanceof Date ? v : new Date(String(v))) },
+} as const satisfies Record<TrackColumn, { property: string; read(v: unknown): unknown }>;
+const POINT_PROPERTIES = ['session', 'seq', ...Object.values(TRACK_COLUMNS).map((c) => c.property)] as const;
 
 /** The REST API's storage over MikroORM: a forked EntityManager per call. */
 export class OrmApiStore implements ApiStore {
@@ -164,13 +159,7 @@ export class OrmApiStore implements ApiStore {
   }
 
   countPoints(sessionId: string): Promise<number> {
-    return guard(async () => {
-      const rows = await this.orm.em
-        .fork()
-        .getConnection()
-        .execute<{ n: string }[]>('select count(*) as n from navigation_points where session_id = ?', [sessionId]);
-      return Number(rows[0]?.n ?? 0);
-    });
+    return guard(async () => (await this.orm.em.fork().count(NavigationPoint, { session: sessionId })));
   }
 
   async openTrack(sessionId: string, options: { consistent: boolean }): Promise<TrackReader> {
@@ -182,27 +171,29 @@ export class OrmApiStore implements ApiStore {
     }
     const exec = <T>(sql: string, params: unknown[]): Promise<T> =>
       guard(async () => (await em.getConnection().execute(sql, params, 'all', inTransaction ? em.getTransactionContext() : undefined)) as T);
+    const { table, column } = columnsOf(this.orm, NavigationPoint, POINT_PROPERTIES);
     return {
       async count() {
-        const rows = await exec<{ n: string }[]>('select count(*) as n from navigation_points where session_id = ?', [sessionId]);
+        const rows = await exec<{ n: string }[]>(`select count(*) as n from ${table} where ${column.session} = ?`, [sessionId]);
         return Number(rows[0]?.n ?? 0);
       },
       async *pages<C extends TrackColumn>(columns: readonly C[], pageSize: number) {
-        const select = ['seq', ...columns.map((c) => TRACK_COLUMNS[c].sql)].join(', ');
+        const field = (c: C) => column[TRACK_COLUMNS[c].property];
+        const select = [column.seq, ...columns.map(field)].join(', ');
         let after = -1;
         for (;;) {
           const rows = await exec<Record<string, unknown>[]>(
-            `select ${select} from navigation_points where session_id = ? and seq > ? order by seq limit ?`,
+            `select ${select} from ${table} where ${column.session} = ? and ${column.seq} > ? order by ${column.seq} limit ?`,
             [sessionId, after, pageSize],
           );
           if (rows.length === 0) return;
           yield rows.map((row) => {
-            const point: Record<string, unknown> = { seq: Number(row.seq) };
-            for (const c of columns) point[c] = TRACK_COLUMNS[c].read(row[TRACK_COLUMNS[c].sql]);
+            const point: Record<string, unknown> = { seq: Number(row[column.seq]) };
+            for (const c of columns) point[c] = TRACK_COLUMNS[c].read(row[field(c)]);
             return point as Pick<TrackPointRow, 'seq' | C>;
           });
           if (rows.length < pageSize) return;
-          after = Number(rows[rows.length - 1]!.seq);
+          after = Number(rows[rows.length - 1]![column.seq]);
         }
       },
       async close() {

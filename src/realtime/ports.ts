@@ -1,12 +1,17 @@
-
 /**
- * What the realtime layer needs from storage: a small interface, implemented over MikroORM in
- * src/persistence/navigation-store.ts and wired in src/app.ts. The realtime layer never sees the ORM.
+ * What the realtime layer needs from storage: two narrow ports, implemented over MikroORM in
+ * src/persistence (session-repository.ts, write-behind.ts) and wired in src/app.ts. The realtime
+ * layer never sees the ORM, nor how writes are batched.
+ *
+ * - {@link SessionRepository}: reads and creates (sessions, destinations, stored points).
+ * - {@link TrackWriter}: the write path (points, analytics events, a session's end), its durable
+ *   progress, and one pressure signal.
  */
 
 import type { DestinationRecord, SessionRecord } from '../records.js';
 
 export type { DestinationRecord, SessionRecord };
+export { StorageUnavailableError } from '../records.js';
 
 /** A computed fix as stored in navigation_points. */
 export interface PointRecord {
@@ -29,6 +34,7 @@ export interface AnalyticsRecord {
   recordedAt: Date;
 }
 
+/** A session's end, as stored. */
 export interface SessionClose {
   sessionId: string;
   status: 'completed' | 'cancelled';
@@ -38,14 +44,11 @@ export interface SessionClose {
   shareTokenExpiresAt: Date;
 }
 
-/** Storage is down or cannot keep up: thrown by NavigationStore implementations, answered UNAVAILABLE. */
-export class StoreUnavailableError extends Error {
-  override name = 'StoreUnavailableError';
-}
-
 export type Health = { ok: true } | { ok: false; reason: string };
 
-export interface NavigationStore {
+/** Reads and creates. Every method may throw StorageUnavailableError (answered UNAVAILABLE). */
+export interface SessionRepository {
+  userExists(userId: string): Promise<boolean>;
   findDestination(id: string): Promise<DestinationRecord | null>;
   /** Inserts a new active session at once (points will reference it). */
   createSession(input: {
@@ -58,29 +61,33 @@ export interface NavigationStore {
   findSessionByShareTokenHash(hash: string): Promise<SessionRecord | null>;
   /** Committed points of a session in ascending seq; `lastN` keeps only the most recent ones. */
   loadPoints(sessionId: string, options?: { lastN?: number }): Promise<PointRecord[]>;
+}
 
+/**
+ * Storage pressure. `behind`: writes succeed but more is queued than two batches (the database,
+ * or the event loop around it, commits slower than points arrive): the realtime layer stops
+ * reading the sockets that send points until it is `normal` again, so it acknowledges about as
+ * fast as storage commits. Never `behind` while writes fail: the buffer then absorbs what comes.
+ */
+export type StoragePressure = 'normal' | 'behind';
+
+/** The write path: batched, ordered per session, committed in the background. */
+export interface TrackWriter {
   /**
-   * Write-behind: queue points (and analytics) for the next batched flush. All or nothing: false
-   * when the buffer is at its bound (the caller answers UNAVAILABLE and the client keeps them).
+   * Queues points (and analytics events) for the next batched commit. All or nothing: false when
+   * there is no room for all the points (the caller answers UNAVAILABLE and the client keeps them).
    */
-  enqueue(points: PointRecord[], events?: AnalyticsRecord[]): boolean;
-  /** Free room in the buffer, in points. */
+  write(points: readonly PointRecord[], events?: readonly AnalyticsRecord[]): boolean;
+  /** Free room, in points. */
   capacity(): number;
-  /** Queue a session's closing, committed in the flush after its queued points; resolves once committed. */
-  closeSession(close: SessionClose, events?: AnalyticsRecord[]): Promise<void>;
+  /** Queues a session's end after everything queued before it; resolves once committed. */
+  end(close: SessionClose, events?: readonly AnalyticsRecord[]): Promise<void>;
   /**
-   * Backpressure: true while writes succeed but the queue is more than two batches long. The
-   * realtime layer then stops reading the sockets that send points until `onCaughtUp` fires, so
-   * it acknowledges about as fast as storage commits. False while writes fail (the buffer absorbs).
+   * Durable progress: after each commit, once per session it committed points of, the highest
+   * committed seq (every earlier queued point of that session is committed too: FIFO).
    */
-  behind(): boolean;
-  /** Called when the queue is back to one batch after `behind()` said true (or writes started failing). */
-  onCaughtUp(listener: () => void): void;
-  /** Called after each commit with every session whose durable seq advanced. */
-  onDurable(listener: (sessionId: string, durableSeq: number) => void): void;
-  /** Highest seq committed for a session known to this process, or -1. */
-  durableSeq(sessionId: string): number;
-  health(): Health;
-  /** Flush everything queued (bounded by `timeoutMs`); resolves when all is committed. */
-  drain(timeoutMs: number): Promise<void>;
+  onDurable(listener: (sessionId: string, seq: number) => void): void;
+  pressure(): StoragePressure;
+  /** Called whenever the pressure changes. */
+  onPressure(listener: (pressure: StoragePressure) => void): void;
 }

@@ -51,8 +51,8 @@ describe.each<WriteStrategy>(['bulk', 'unit-of-work'])('write strategy %s', (str
       data: { note: 'quote " backslash \\ brace } comma , unicode 회사', nested: { n: 1.5, none: null } },
       recordedAt: new Date(Date.UTC(2026, 10, 26, 9, 0, 0)),
     };
-    for (let seq = 0; seq < 20; seq++) expect(buffer.enqueue([point(a, seq), point(b, seq)], seq === 3 ? [tricky] : [])).toBe(true);
-    const closed = buffer.closeSession({
+    for (let seq = 0; seq < 20; seq++) expect(buffer.write([point(a, seq), point(b, seq)], seq === 3 ? [tricky] : [])).toBe(true);
+    const closed = buffer.end({
       sessionId: b,
       status: 'completed',
       completedAt: new Date(),

@@ -1,4 +1,4 @@
-import { DEFAULT_DISTANCE_EVENT_STEP_M } from '../../src/realtime/service.js';
+import { DISTANCE_EVENT_STEP_M } from '../../src/realtime/session-room.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { solveInverse } from '../../src/navigation/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
@@ -6,7 +6,7 @@ import { call, connect, tokenFor, type NavClient } from '../helpers/client.js';
 import { ok, query, seededDestination, settle, startSession, type SeededDestination } from './support.js';
 
 /** The service's step for `distance_update` events (NavigationServiceOptions.distanceEventStepM default). */
-const DISTANCE_STEP_M = DEFAULT_DISTANCE_EVENT_STEP_M;
+const DISTANCE_STEP_M = DISTANCE_EVENT_STEP_M;
 
 let t: TestApp;
 let nav: NavClient;

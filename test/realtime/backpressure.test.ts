@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { call, connect, newUser, tokenFor, type NavClient } from '../helpers/client.js';
-import { MAX_STORAGE_HOLD_MS } from '../../src/realtime/socket-server.js';
+import { MAX_STORAGE_HOLD_MS } from '../../src/realtime/flow-control.js';
 import { emitRaw, ok, query, seededDestination, settle, startSession } from './support.js';
 
 /** `behind()` once 2 × FLUSH_MAX_POINTS points wait. */
@@ -54,7 +54,7 @@ describe('storage backpressure', () => {
       }
       expect(pending).not.toBeNull();
       expect(acked).toBeGreaterThanOrEqual(2 * FLUSH_MAX_POINTS);
-      expect(t.app.store.behind()).toBe(true);
+      expect((t.app.writer.pressure() === 'behind')).toBe(true);
       expect(nav.connected).toBe(true);
 
       // Another user's socket is served meanwhile.

@@ -100,7 +100,7 @@ describe('observing', () => {
         points: [0, 1, 2].map((i) => ({ seq: i, lat: 37.51 + i * 1e-5, lon: 127.028, recordedAt: t0 + i * 1000 })),
       }),
     );
-    await waitFor('the batch to be durable', () => t.app.store.durableSeq(sessionId) === 2);
+    await waitFor('the batch to be durable', () => t.app.realtime.sessions.durableSeq(sessionId) === 2);
     const watcher = await open({ shareToken });
     const { snapshot } = ok(await call(watcher, 'session:observe', { sessionId }));
     expect(snapshot.track.map((p) => p.seq)).toEqual([0, 1, 2]);

@@ -103,11 +103,9 @@ describe('points budget', () => {
     ok(await call(a.nav, 'position:batch', { sessionId: a.sessionId, points: batch(0, 10) }));
     ok(await call(b.nav, 'position', { sessionId: b.sessionId, seq: 0, lat: 37.5, lon: 127 }));
     // ws's per-socket delivery mode (see deliverOnePerTurn in src/realtime).
-    const receiverOf = (id: string | undefined) =>
-      (t.app.realtime.nsp.sockets.get(id!)?.conn as unknown as { transport: { socket: { _receiver: { _allowSynchronousEvents: unknown } } } })
-        .transport.socket._receiver._allowSynchronousEvents;
-    expect(receiverOf(a.nav.id)).toBe(false);
-    expect(receiverOf(b.nav.id)).toBe(true);
+    const synchronousDelivery = (id: string | undefined) => !t.app.realtime.transport.deliversOnePerTurn(t.app.realtime.nsp.sockets.get(id!)!);
+    expect(synchronousDelivery(a.nav.id)).toBe(false);
+    expect(synchronousDelivery(b.nav.id)).toBe(true);
   });
 
   it('each socket has its own budget: another session is not refused', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { call, connect, tokenFor, type NavClient } from '../helpers/client.js';
-import { PromptExpiryAdapter, RECOVERY_EXPIRY_INTERVAL_MS } from '../../src/realtime/recovery-adapter.js';
+import { RecoveryAdapter, RECOVERY_EXPIRY_INTERVAL_MS } from '../../src/realtime/recovery-adapter.js';
 import { ok, seededDestination, startSession, waitFor } from './support.js';
 
 const WINDOW_MS = 1_000;
@@ -21,8 +21,8 @@ afterAll(async () => {
 describe('connection state recovery memory', () => {
   it('keeps broadcast packets for the recovery window only (the stock adapter keeps them up to a minute longer)', async () => {
     const adapter = t.app.realtime.nsp.adapter;
-    expect(adapter).toBeInstanceOf(PromptExpiryAdapter);
-    const stored = () => (adapter as PromptExpiryAdapter).storedPackets;
+    expect(adapter).toBeInstanceOf(RecoveryAdapter);
+    const stored = () => (adapter as RecoveryAdapter).storedPackets;
     const { sessionId } = await startSession(nav, (await seededDestination(t)).id);
     const before = stored().length;
     for (let seq = 0; seq < 5; seq++) ok(await call(nav, 'position', { sessionId, seq, lat: 37.5 + seq * 1e-5, lon: 127 }));
@@ -33,7 +33,7 @@ describe('connection state recovery memory', () => {
   });
 
   it('drops exactly the packets emitted before the threshold', async () => {
-    const adapter = t.app.realtime.nsp.adapter as PromptExpiryAdapter;
+    const adapter = t.app.realtime.nsp.adapter as RecoveryAdapter;
     const packets = adapter.storedPackets as { emittedAt: number }[];
     packets.push(...[10, 20, 20, 30, 40].map((emittedAt) => ({ emittedAt })));
     adapter.dropExpired(20);

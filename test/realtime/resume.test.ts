@@ -157,7 +157,7 @@ describe('resume on another server instance (same database)', () => {
       const nav = await open();
       const { sessionId } = await startSession(nav, cafe.id);
       await send(nav, sessionId, range(0, 7)); // 0..4 committed, 5..7 only in the first instance's buffer
-      await waitFor('the first batch to commit', () => t.app.store.durableSeq(sessionId) === 4);
+      await waitFor('the first batch to commit', () => t.app.realtime.sessions.durableSeq(sessionId) === 4);
 
       const other = await startTestApp(ENV, { database: t.db });
       try {
@@ -198,14 +198,14 @@ describe('the write buffer\'s last line of defence', () => {
       recordedAt: new Date(f.recordedAt),
     });
     // Both copies in one batch: the unique index fails it, and neither copy is in the table yet.
-    expect(t.app.store.enqueue([point(0), point(1), point(1), point(2)])).toBe(true);
+    expect(t.app.writer.write([point(0), point(1), point(1), point(2)])).toBe(true);
     await settle(t);
     expect(await storedSeqs(sessionId)).toEqual([
       [0, 1],
       [1, 1],
       [2, 1],
     ]);
-    expect(t.app.store.durableSeq(sessionId)).toBe(2);
+    expect(t.app.realtime.sessions.durableSeq(sessionId)).toBe(2);
   });
 });
 

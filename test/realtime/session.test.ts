@@ -254,9 +254,9 @@ describe('session:end', () => {
         expect(Number(row!.total_distance)).toBeCloseTo(expectedTotal, 2);
 
         // The write-behind buffer stops tracking a closed session (observing it does not bring it back).
-        expect(t.app.store.durableSeq(sessionId)).toBe(-1);
+        expect(t.app.realtime.sessions.durableSeq(sessionId)).toBe(-1);
         ok(await call(observer, 'session:observe', { sessionId }));
-        expect(t.app.store.durableSeq(sessionId)).toBe(-1);
+        expect(t.app.realtime.sessions.durableSeq(sessionId)).toBe(-1);
 
         const again = await call(nav, 'session:end', { sessionId, status });
         expect(again.ok).toBe(false);

@@ -39,7 +39,7 @@ describe('graceful shutdown', () => {
     const batch = Array.from({ length: 200 }, (_, i) => ({ seq: N + i, lat: 37.5 + (N + i) * 1e-5, lon: 127, recordedAt: t0 + (N + i) * 1000 }));
     expect(ok(await call(nav, 'position:batch', { sessionId, points: batch })).accepted).toBe(200);
     ok(await call(nav, 'heading', { sessionId, heading: 12 }));
-    expect(t.app.store.buffer.bufferedPoints).toBe(N + 200); // nothing committed yet
+    expect(t.app.writer.bufferedPoints).toBe(N + 200); // nothing committed yet
 
     const shutdownToNavigator = next(nav, 'server:shutdown');
     const shutdownToObserver = next(observer, 'server:shutdown');

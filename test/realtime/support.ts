@@ -123,7 +123,7 @@ export async function countRows(databaseUrl: string): Promise<RowCounts> {
 
 /** Commits everything the app's write-behind buffer holds, so row counts are final. */
 export async function settle(t: TestApp): Promise<void> {
-  await t.app.store.drain(10_000);
+  await t.app.writer.drain(10_000);
 }
 
 export interface WalkFix {

@@ -39,7 +39,7 @@ describe('a full write buffer', () => {
     expectError(await call(nav, 'position:batch', { sessionId, points: batch }), 'UNAVAILABLE');
     ok(await call(nav, 'position', fix(sessionId, 3)));
     ok(await call(nav, 'position', fix(sessionId, 4)));
-    expect(t.app.store.capacity()).toBe(0);
+    expect(t.app.writer.capacity()).toBe(0);
     const refused = expectError(await call(nav, 'position', fix(sessionId, 5)), 'UNAVAILABLE');
     expect(refused.message).toMatch(/retry/);
     expectError(await call(nav, 'position:batch', { sessionId, points: [batch[2]!] }), 'UNAVAILABLE');

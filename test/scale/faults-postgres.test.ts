@@ -169,7 +169,7 @@ describe('PostgreSQL stops mid-stream and comes back', () => {
     try {
       for (const seq of range(10)) expect((await send(r, seq)).ok).toBe(true);
       await until(() => r.durable.seq === 9, 10_000, () => `durableSeq ${r.durable.seq}`);
-      expect(r.app.store.buffer.bufferedPoints).toBe(0);
+      expect(r.app.writer.bufferedPoints).toBe(0);
 
       await pg.stop();
       // Sequential sends: the first BOUND are accepted (and broadcast), then UNAVAILABLE.

@@ -151,7 +151,7 @@ function checkReply(event: string, reply: unknown): { ok: boolean } {
 let pgc: Awaited<ReturnType<typeof dbClient>>;
 
 async function rowCounts(): Promise<string> {
-  await t.app.store.drain(5_000);
+  await t.app.writer.drain(5_000);
   {
     const r = await pgc.query(`select
       (select count(*) from navigation_points) as points,
@@ -561,7 +561,7 @@ describe('found by fuzzing', () => {
       await nav.timeout(5_000).emitWithAck('position', { sessionId: id, seq: 0, lat: 37.5, lon: 127.02 });
       await nav.timeout(5_000).emitWithAck('position', { sessionId: id.toUpperCase(), seq: 0, lat: 37.5, lon: 127.02 });
       await nav.timeout(5_000).emitWithAck('position', { sessionId: id, seq: 1, lat: 37.5, lon: 127.02 });
-      await app.app.store.drain(3_000); // throws "drain timed out" while the poisoned batch loops
+      await app.app.writer.drain(3_000); // throws "drain timed out" while the poisoned batch loops
       const c = await dbClient(app.db.url);
       try {
         const r = await c.query<{ seq: string }>('select seq from navigation_points where session_id = $1 order by seq', [id]);

@@ -7,7 +7,7 @@ import { buildAsyncApi } from './asyncapi.js';
 import { destinationRoutes } from './destinations.js';
 import { renderDocsPage } from './docs-page.js';
 import { buildOpenApi } from './openapi.js';
-import { ApiStoreUnavailableError, type ApiStore } from './ports.js';
+import { StorageUnavailableError, type ApiStore } from './ports.js';
 import { ApiProblem, sendProblem } from './problem.js';
 import type { Caller, RouteSpec } from './route.js';
 import { sessionRoutes } from './sessions.js';
@@ -18,10 +18,6 @@ export interface ApiDeps {
   store: ApiStore;
   auth: Auth;
   log: Logger;
-  /** GeoJSON exports (one snapshot transaction = one pooled connection each) running at once; default 4. */
-  maxConcurrentSnapshots?: number;
-  /** Points per page of a track export; default 1000. */
-  trackPageSize?: number;
   /** Told when a session's share link was replaced or revoked. */
   onShareLinkRevoked?: (sessionId: string) => void;
 }
@@ -38,11 +34,7 @@ export function registerApi(http: FastifyInstance, deps: ApiDeps): { routes: Rou
   const { store, auth } = deps;
   const routes = [
     ...destinationRoutes(store),
-    ...sessionRoutes(store, {
-      maxConcurrentSnapshots: deps.maxConcurrentSnapshots ?? 4,
-      trackPageSize: deps.trackPageSize,
-      onShareLinkRevoked: deps.onShareLinkRevoked,
-    }),
+    ...sessionRoutes(store, { onShareLinkRevoked: deps.onShareLinkRevoked }),
   ];
 
   let docs: { openapi: Record<string, unknown>; asyncapi: Record<string, unknown>; html: string } | undefined;
@@ -111,7 +103,7 @@ export function registerApi(http: FastifyInstance, deps: ApiDeps): { routes: Rou
     async (api) => {
       api.setErrorHandler((err: unknown, request, reply) => {
         if (err instanceof ApiProblem) return sendProblem(request, reply, err);
-        if (err instanceof ApiStoreUnavailableError) {
+        if (err instanceof StorageUnavailableError) {
           request.log.warn({ err }, 'storage unavailable');
           return sendProblem(
             request,

@@ -73,9 +73,7 @@ export interface TrackReader {
 }
 
 /** Storage is down or cannot be reached: answered 503 UNAVAILABLE. */
-export class ApiStoreUnavailableError extends Error {
-  override name = 'ApiStoreUnavailableError';
-}
+export { StorageUnavailableError } from '../../records.js';
 
 export interface ApiStore {
   userExists(userId: string): Promise<boolean>;

@@ -20,10 +20,10 @@ import { geoJsonTrack, gpxTrack } from './track.js';
 
 const TAG = 'sessions';
 
+/** Consistent (snapshot) GeoJSON exports running at once, each holding a pooled connection; more get 503. */
+export const MAX_CONCURRENT_SNAPSHOTS = 4;
+
 export interface SessionRouteOptions {
-  /** Consistent (snapshot) exports running at once, each holding a pooled connection; more get 503. */
-  maxConcurrentSnapshots: number;
-  trackPageSize?: number;
   /** Told when a session's share link was replaced or revoked (the realtime layer cuts its observers). */
   onShareLinkRevoked?: (sessionId: string) => void;
 }
@@ -131,11 +131,11 @@ export function sessionRoutes(store: ApiStore, options: SessionRouteOptions): Ro
       async handler({ params, caller, request, reply }) {
         logSession(request, reply, params.id);
         const s = await readableSession(store, params.id, caller);
-        if (snapshots >= options.maxConcurrentSnapshots) {
+        if (snapshots >= MAX_CONCURRENT_SNAPSHOTS) {
           throw new ApiProblem('UNAVAILABLE', 'too many track exports at once: retry shortly', { headers: { 'retry-after': '1' } });
         }
         snapshots++;
-        const stream = geoJsonTrack(store, s, options.trackPageSize);
+        const stream = geoJsonTrack(store, s);
         stream.once('close', () => snapshots--);
         stream.once('error', (err) => request.log.error({ err }, 'GeoJSON track export failed mid-stream'));
         return reply
@@ -165,7 +165,7 @@ export function sessionRoutes(store: ApiStore, options: SessionRouteOptions): Ro
         logSession(request, reply, params.id);
         const s = await readableSession(store, params.id, caller);
         const destination = await store.getDestination(s.destinationId);
-        const stream = gpxTrack(store, s, destination, options.trackPageSize);
+        const stream = gpxTrack(store, s, destination);
         stream.once('error', (err) => request.log.error({ err }, 'GPX track export failed mid-stream'));
         return reply
           .type('application/gpx+xml; charset=utf-8')

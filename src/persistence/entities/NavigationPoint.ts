@@ -2,14 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 import { NavigationSession } from './NavigationSession.js';
 
-/** Largest GPS accuracy (m) the accuracy column holds; wider values are rejected on the wire. */
-export const MAX_ACCURACY_M = 99_999.99;
-
 /**
  * navigation_points (design §2.1.5) with the client's per-session `seq` (unique per session: the
  * last line of defence against a resend stored twice). `accuracy` is widened from the design's
  * numeric(5,2) to numeric(7,2): a phone reporting 1 500 m accuracy is real data, not an error, and
- * clamping would lie about it.
+ * clamping would lie about it. Wider values (over MAX_ACCURACY_M of src/contracts) are refused on the wire.
  */
 export const NavigationPoint = defineEntity({
   name: 'NavigationPoint',
