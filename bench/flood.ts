@@ -21,6 +21,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -259,19 +260,29 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const cleanups: (() => Promise<void>)[] = [];
   const children: ChildProcess[] = [];
-  const cleanup = async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const f of cleanups.reverse()) await f().catch((err: unknown) => console.error('cleanup:', err));
+  let cleaningUp: Promise<void> | undefined;
+  // Once only: Ctrl-C runs it, and so does the `finally` below when the interrupted steps fail.
+  const cleanup = () =>
+    (cleaningUp ??= (async () => {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      for (let f = cleanups.pop(); f; f = cleanups.pop()) await f().catch((err: unknown) => console.error('cleanup:', err));
+    })());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void cleanup().then(() => process.exit(130)));
+  /** Connection errors (the database dropped with force, PostgreSQL stopping on Ctrl-C) are reported, not thrown. */
+  const pgClient = (connectionString: string) => {
+    const client = new pg.Client({ connectionString });
+    client.on('error', (err) => console.error(`database connection: ${err.message}`));
+    return client;
   };
-  process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
   const tmp = await mkdtemp(join(tmpdir(), 'arway-flood-'));
   cleanups.push(() => rm(tmp, { recursive: true, force: true }));
+  process.once('exit', () => rmSync(tmp, { recursive: true, force: true })); // last resort
   try {
     // 1. a fresh database
     let dbUrl: string;
     if (process.env.DATABASE_URL) {
       const name = `arway_flood_${Date.now()}`;
-      const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      const admin = pgClient(process.env.DATABASE_URL);
       await admin.connect();
       await admin.query(`create database "${name}"`);
       cleanups.push(async () => {
@@ -314,7 +325,7 @@ async function main(): Promise<void> {
     }
 
     // 3. users, tokens, sessions
-    const db = new pg.Client({ connectionString: dbUrl });
+    const db = pgClient(dbUrl);
     await db.connect();
     const users = await db.query<{ id: string }>(
       `insert into users (id, email, name, created_at, updated_at)
