@@ -31,7 +31,8 @@ import { io, type Socket } from 'socket.io-client';
 import { createAuth } from '../src/auth.js';
 import { NAVIGATION_NAMESPACE } from '../src/contracts/index.js';
 import { freePort, startEmbeddedPostgres } from '../src/persistence/embedded.js';
-import { Histogram, startNodeFlags } from './common.js';
+import { Histogram } from './lib/histogram.js';
+import { startNodeFlags } from './lib/targets.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const JWT_SECRET = 'flood-bench-secret-flood-bench-secret-01';
