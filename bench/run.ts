@@ -17,6 +17,9 @@
  *        --server-dir DIR (benchmark the server of another checkout, e.g. a worktree with an optimisation: A/B)
  * Every child is killed at the end, on Ctrl-C and on errors; all traffic stays on 127.0.0.1.
  */
+// The pieces live in bench/lib/: flags (args.ts), process supervision (processes.ts), the database
+// (database.ts), the servers under test (targets.ts), the load and idle runs (load-run.ts, idle-run.ts),
+// /proc meters (proc.ts), the table and chart (report.ts), results.json (results.ts).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -10,7 +10,6 @@ import { closeLoaders, split, startLoaders } from './loaders.js';
 import { stopChild } from './processes.js';
 import { JWT_SECRET, startBaseline, startBenchServer, type Target } from './targets.js';
 
-
 /** The baseline, then the real server, with `o.idle` idle connections each (`--only` runs one of them). */
 export async function runIdle(o: Options, runDir: string, tmp: string): Promise<IdleResult[]> {
   const idle: IdleResult[] = [];
