@@ -14,7 +14,7 @@ import { Server, type Socket } from 'socket.io';
 import type { NavigationUpdateDto } from '../src/contracts/index.js';
 import { NAVIGATION_NAMESPACE } from '../src/contracts/index.js';
 import { relativeAngleDeg, solveInverse } from '../src/navigation/index.js';
-import { BASELINE_DESTINATION } from './common.js';
+import { BASELINE_DESTINATION } from './lib/baseline-destination.js';
 
 interface Runtime {
   id: string;

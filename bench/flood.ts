@@ -19,20 +19,19 @@
  * flood p99 to the base p99 (target: at most 2). Wall-clock figures, so they are printed, never
  * asserted; on these shared 2-core machines the flooding process also takes CPU from the server.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { fork } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { io, type Socket } from 'socket.io-client';
-import { createAuth } from '../src/auth.js';
-import { NAVIGATION_NAMESPACE } from '../src/contracts/index.js';
-import { freePort, startEmbeddedPostgres } from '../src/persistence/embedded.js';
-import { Histogram, startNodeFlags } from './common.js';
+import type { Socket } from 'socket.io-client';
+import { connect } from './lib/client.js';
+import { createUsers, prepareDatabase, seededDestination } from './lib/database.js';
+import { Histogram } from './lib/histogram.js';
+import { ROOT } from './lib/paths.js';
+import { withCpu } from './lib/proc.js';
+import { runMain, stopChild, tempDir, track } from './lib/processes.js';
+import { nodeFlags, startServer } from './lib/targets.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const JWT_SECRET = 'flood-bench-secret-flood-bench-secret-01';
 type FloodMode = 'valid' | 'invalid' | 'unknown' | 'mixed' | 'batch';
 const FLOOD_MODES: FloodMode[] = ['valid', 'invalid', 'unknown', 'mixed', 'batch'];
@@ -80,16 +79,6 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-const connectSocket = (url: string, auth: Record<string, unknown>): Promise<Socket> =>
-  new Promise((resolve, reject) => {
-    const s = io(url + NAVIGATION_NAMESPACE, { auth, transports: ['websocket'], reconnection: false, forceNew: true });
-    s.once('connect', () => resolve(s));
-    s.once('connect_error', (err) => {
-      s.close();
-      reject(err);
-    });
-  });
-
 // ---------------------------------------------------------------------------------------------
 // The flooding process (forked with --role flooder)
 // ---------------------------------------------------------------------------------------------
@@ -103,7 +92,7 @@ async function flooder(): Promise<void> {
     window: number;
     rate: number;
   };
-  const socket = await connectSocket(url, { token });
+  const socket = await connect(url, { token });
   const started = performance.now();
   let inFlight = 0;
   let sent = 0;
@@ -199,28 +188,6 @@ interface Victim {
   seq: number;
 }
 
-/** CPU seconds (user + system) of a process so far, from /proc (Linux); null elsewhere. */
-async function cpuSeconds(pid: number | undefined): Promise<number | null> {
-  if (!pid) return null;
-  try {
-    const { readFile } = await import('node:fs/promises');
-    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (100/s)
-  } catch {
-    return null;
-  }
-}
-
-/** Runs `fn` and returns the CPU share (% of one core) `pid` used meanwhile. */
-async function withCpu<T>(pids: (number | undefined)[], fn: () => Promise<T>): Promise<{ result: T; cpu: (number | null)[] }> {
-  const before = await Promise.all(pids.map(cpuSeconds));
-  const t0 = performance.now();
-  const result = await fn();
-  const seconds = (performance.now() - t0) / 1000;
-  const after = await Promise.all(pids.map(cpuSeconds));
-  return { result, cpu: pids.map((_, i) => (before[i] === null || after[i] === null ? null : Math.round(((after[i]! - before[i]!) / seconds) * 100))) };
-}
-
 /** The victims send `hz` positions/s each (open loop, one at a time each) and record the ack latency. */
 async function measure(victims: Victim[], hz: number, durationMs: number): Promise<{ hist: Histogram; errors: Record<string, number>; skipped: number }> {
   const hist = new Histogram();
@@ -257,120 +224,67 @@ async function measure(victims: Victim[], hz: number, durationMs: number): Promi
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
-  const cleanups: (() => Promise<void>)[] = [];
-  const children: ChildProcess[] = [];
-  const cleanup = async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const f of cleanups.reverse()) await f().catch((err: unknown) => console.error('cleanup:', err));
-  };
-  process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
-  const tmp = await mkdtemp(join(tmpdir(), 'arway-flood-'));
-  cleanups.push(() => rm(tmp, { recursive: true, force: true }));
-  try {
-    // 1. a fresh database
-    let dbUrl: string;
-    if (process.env.DATABASE_URL) {
-      const name = `arway_flood_${Date.now()}`;
-      const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-      await admin.connect();
-      await admin.query(`create database "${name}"`);
-      cleanups.push(async () => {
-        await admin.query(`drop database if exists "${name}" with (force)`);
-        await admin.end();
-      });
-      const u = new URL(process.env.DATABASE_URL);
-      u.pathname = `/${name}`;
-      dbUrl = u.toString();
-    } else {
-      const handle = await startEmbeddedPostgres({ dir: join(tmp, 'pg'), database: 'arway_flood' });
-      cleanups.push(() => handle.stop());
-      dbUrl = handle.url;
-    }
+  const tmp = await tempDir('arway-flood-');
+  // 1. a fresh database
+  const db = await prepareDatabase(tmp, 'arway_flood');
 
-    // 2. the server
-    const port = await freePort();
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: dbUrl,
-      DATA_DIR: join(tmp, 'data'),
-      JWT_SECRET,
-      SEED_ON_START: 'true',
-    };
-    delete env.REDIS_URL;
-    const server = spawn(process.execPath, [...startNodeFlags(join(ROOT, 'package.json')), '--import', 'tsx', join(ROOT, 'src/server.ts')], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    children.push(server);
-    let serverErr = '';
-    server.stderr!.on('data', (d: Buffer) => (serverErr = (serverErr + d.toString()).slice(-4000)));
-    const url = `http://127.0.0.1:${port}`;
-    const deadline = performance.now() + 90_000;
-    while (!(await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false))) {
-      if (server.exitCode !== null) throw new Error(`server exited (${server.exitCode}):\n${serverErr}`);
-      if (performance.now() > deadline) throw new Error('server not ready within 90 s');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+  // 2. the server, with its rate limits (the subject here); its output dropped but the end of stderr
+  const { child: server, url } = await startServer({
+    serverDir: ROOT,
+    env: { NODE_ENV: 'production', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DATA_DIR: join(tmp, 'data'), JWT_SECRET, SEED_ON_START: 'true' },
+    flags: nodeFlags(null, false),
+    output: 'quiet',
+  });
 
-    // 3. users, tokens, sessions
-    const db = new pg.Client({ connectionString: dbUrl });
-    await db.connect();
-    const users = await db.query<{ id: string }>(
-      `insert into users (id, email, name, created_at, updated_at)
-       select gen_random_uuid(), 'flood-' || g || '-' || $2 || '@bench.invalid', 'flood ' || g, now(), now()
-       from generate_series(1, $1::int) g returning id`,
-      [o.victims + 1, randomBytes(4).toString('hex')],
-    );
-    const dest = await db.query<{ id: string }>('select id from destinations where is_active order by name limit 1');
-    const destinationId = dest.rows[0]!.id;
-    const auth = createAuth(new TextEncoder().encode(JWT_SECRET), 3600);
-    const tokens = await Promise.all(users.rows.map((r) => auth.signUserToken(r.id)));
-    const victims: Victim[] = [];
-    for (const token of tokens.slice(0, o.victims)) {
-      const socket = await connectSocket(url, { token });
-      const started = (await socket.emitWithAck('session:start', { destinationId })) as { ok: boolean; session: { id: string } };
-      if (!started.ok) throw new Error(`session:start failed: ${JSON.stringify(started)}`);
-      victims.push({ socket, sessionId: started.session.id, seq: 0 });
-    }
-    const floodSocket = await connectSocket(url, { token: tokens[o.victims]! });
-    const floodSession = (await floodSocket.emitWithAck('session:start', { destinationId })) as { ok: boolean; session: { id: string } };
-    floodSocket.close();
+  // 3. users, tokens, sessions
+  const tokens = await createUsers(db, o.victims + 1, { secret: JWT_SECRET, label: 'flood', ttlS: 3600 });
+  const destinationId = (await seededDestination(db)).id;
+  const victims: Victim[] = [];
+  for (const token of tokens.slice(0, o.victims)) {
+    const socket = await connect(url, { token });
+    const started = (await socket.emitWithAck('session:start', { destinationId })) as { ok: boolean; session: { id: string } };
+    if (!started.ok) throw new Error(`session:start failed: ${JSON.stringify(started)}`);
+    victims.push({ socket, sessionId: started.session.id, seq: 0 });
+  }
+  const floodSocket = await connect(url, { token: tokens[o.victims]! });
+  const floodSession = (await floodSocket.emitWithAck('session:start', { destinationId })) as { ok: boolean; session: { id: string } };
+  floodSocket.close();
 
-    const ms = o.durationS * 1000;
-    console.log(
-      `flood bench: ${o.victims} victim sessions × ${o.hz} Hz, ${o.durationS} s per phase, flood '${o.flood}' (window ${o.window}${o.floodRate ? `, at most ${o.floodRate}/s` : ''}), database ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'}`,
-    );
-    await measure(victims, o.hz, 1_000); // warm-up, not counted
+  const ms = o.durationS * 1000;
+  console.log(
+    `flood bench: ${o.victims} victim sessions × ${o.hz} Hz, ${o.durationS} s per phase, flood '${o.flood}' (window ${o.window}${o.floodRate ? `, at most ${o.floodRate}/s` : ''}), database ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'}`,
+  );
+  await measure(victims, o.hz, 1_000); // warm-up, not counted
 
-    const base = await withCpu([server.pid], () => measure(victims, o.hz, ms));
+  const base = await withCpu([server.pid], () => measure(victims, o.hz, ms));
 
-    const flood = fork(fileURLToPath(import.meta.url), ['--role', 'flooder'], {
+  const flood = track(
+    fork(fileURLToPath(import.meta.url), ['--role', 'flooder'], {
       execArgv: ['--import', 'tsx'],
       env: {
         ...process.env,
         FLOOD_ARGS: JSON.stringify({ url, token: tokens[o.victims], sessionId: floodSession.session.id, mode: o.flood, window: o.window, rate: o.floodRate }),
       },
-    });
-    children.push(flood);
-    await new Promise<void>((resolve, reject) => {
-      flood.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(m.error))));
-      flood.once('exit', (code) => reject(new Error(`flooder exited (${code})`)));
-    });
-    const flooded = await withCpu([server.pid, flood.pid], () => measure(victims, o.hz, ms));
-    const floodStats = await new Promise<{ sent: number; answered: number; seconds: number; codes: Record<string, number> }>((resolve, reject) => {
-      flood.on('message', (m: { sent?: number; error?: string }) => (m.error ? reject(new Error(m.error)) : m.sent !== undefined && resolve(m as never)));
-      flood.send({ cmd: 'stop' });
-    });
+    }),
+    'flooder',
+  );
+  await new Promise<void>((resolve, reject) => {
+    flood.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(m.error))));
+    flood.once('exit', (code) => reject(new Error(`flooder exited (${code})`)));
+  });
+  const flooded = await withCpu([server.pid, flood.pid], () => measure(victims, o.hz, ms));
+  const floodStats = await new Promise<{ sent: number; answered: number; seconds: number; codes: Record<string, number> }>((resolve, reject) => {
+    flood.on('message', (m: { sent?: number; error?: string }) => (m.error ? reject(new Error(m.error)) : m.sent !== undefined && resolve(m as never)));
+    flood.send({ cmd: 'stop' });
+  });
 
-    const after = await withCpu([server.pid], () => measure(victims, o.hz, ms));
-    for (const v of victims) v.socket.close();
-    await db.end();
+  const after = await withCpu([server.pid], () => measure(victims, o.hz, ms));
+  for (const v of victims) v.socket.close();
 
-    // 4. report
-    const row = (name: string, m: { result: Awaited<ReturnType<typeof measure>>; cpu: (number | null)[] }) => {
-      const r = m.result;
-      return {
+  // 4. report
+  const row = (name: string, m: { result: Awaited<ReturnType<typeof measure>>; cpu: (number | null)[] }) => {
+    const r = m.result;
+    return {
       phase: name,
       acks: r.hist.count,
       p50Ms: round(r.hist.percentile(50)),
@@ -381,22 +295,18 @@ async function main(): Promise<void> {
       serverCpuPct: m.cpu[0] ?? '-',
       flooderCpuPct: m.cpu[1] ?? '-',
     };
-    };
-    const rows = [row('base', base), row('flood', flooded), row('after', after)];
-    console.table(rows);
-    const ratio = round(flooded.result.hist.percentile(99) / base.result.hist.percentile(99));
-    const floodRate = Math.round(floodStats.answered / floodStats.seconds);
-    console.log(`flooding socket: ${floodStats.sent} messages sent, ${floodStats.answered} answered (${floodRate}/s): ${JSON.stringify(floodStats.codes)}`);
-    console.log(`victim ack p99: base ${rows[0]!.p99Ms} ms, under flood ${rows[1]!.p99Ms} ms → ratio ${ratio} (target ≤ 2: ${ratio <= 2 ? 'met' : 'NOT met'}); quiet again: ${rows[2]!.p99Ms} ms`);
-    if (o.json) {
-      await writeFile(o.json, JSON.stringify({ options: o, phases: rows, flood: { ...floodStats, perSec: floodRate }, ratio }, null, 2));
-      console.log(`results written to ${o.json}`);
-    }
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  } finally {
-    await cleanup();
+  };
+  const rows = [row('base', base), row('flood', flooded), row('after', after)];
+  console.table(rows);
+  const ratio = round(flooded.result.hist.percentile(99) / base.result.hist.percentile(99));
+  const floodRate = Math.round(floodStats.answered / floodStats.seconds);
+  console.log(`flooding socket: ${floodStats.sent} messages sent, ${floodStats.answered} answered (${floodRate}/s): ${JSON.stringify(floodStats.codes)}`);
+  console.log(`victim ack p99: base ${rows[0]!.p99Ms} ms, under flood ${rows[1]!.p99Ms} ms → ratio ${ratio} (target ≤ 2: ${ratio <= 2 ? 'met' : 'NOT met'}); quiet again: ${rows[2]!.p99Ms} ms`);
+  if (o.json) {
+    await writeFile(o.json, JSON.stringify({ options: o, phases: rows, flood: { ...floodStats, perSec: floodRate }, ratio }, null, 2));
+    console.log(`results written to ${o.json}`);
   }
+  await stopChild(server, 30_000); // SIGTERM: it drains and exits
 }
 
 const round = (v: number) => Math.round(v * 100) / 100;
@@ -407,11 +317,5 @@ if (process.argv.includes('--role')) {
     process.exit(1);
   });
 } else {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-      process.exit(1);
-    },
-  );
+  runMain(import.meta.url, main);
 }

@@ -1,5 +1,6 @@
 /**
- * Load generator child of `npm run bench` (bench/run.ts forks one or more of these; IPC only).
+ * Load generator child of `npm run bench` (bench/lib/loaders.ts forks one or more of these; IPC only,
+ * the messages in bench/lib/loader-protocol.ts).
  *
  * Each child owns a share of the navigators and all of their observers, so the send time of a
  * position and its arrival at an observer are read on the same clock (performance.now()): the
@@ -7,32 +8,13 @@
  * (session, seq) instead. Every socket is its own WebSocket connection (forceNew, websocket only).
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { io, type Socket } from 'socket.io-client';
-import { NAVIGATION_NAMESPACE } from '../src/contracts/index.js';
-import {
-  Histogram,
-  pointOnCircle,
-  type AckedSession,
-  type IdleCommand,
-  type LoaderCommand,
-  type LoaderMessage,
-  type PhaseCommand,
-  type PhaseStats,
-  type SetupCommand,
-} from './common.js';
-
-/**
- * The walk: around the destination and to and fro between 300 and 1 300 m from it (never arrives),
- * about 1 m per fix, so the distance changes like a walker's and `distance_update` analytics events
- * are written (one per 10 m of distance change, about one per 16 fixes). With 5 m accuracy no fix
- * is an implausible jump, whatever the rate.
- */
-const ACCURACY_M = 5;
-const walkAt = (nav: { center: { lat: number; lon: number }; angle0: number }, seq: number) =>
-  pointOnCircle(nav.center, 800 + 500 * Math.sin(seq / 500), nav.angle0 + seq * 0.0005);
-const walkHeading = (nav: { angle0: number }, seq: number) => ((((nav.angle0 + seq * 0.0005) * 180) / Math.PI + 90 + Math.sin(seq) * 10) % 360 + 360) % 360;
-
-type Answer = { ok: true; duplicate?: boolean; update?: unknown } | { ok: false; error: { code: string; message: string } };
+import type { Socket } from 'socket.io-client';
+import { call, connect, pool, type Answer } from './lib/client.js';
+import { DurableLag } from './lib/durable-lag.js';
+import { Histogram } from './lib/histogram.js';
+import { closeIdle, idle, idleSessions } from './lib/idle-clients.js';
+import type { AckedSession, LoaderCommand, LoaderMessage, PhaseCommand, PhaseStats, SetupCommand } from './lib/loader-protocol.js';
+import { ACCURACY_M, walkAt, walkHeading } from './lib/walk.js';
 
 interface Nav {
   index: number;
@@ -85,55 +67,9 @@ interface Phase {
 
 const send = (msg: LoaderMessage) => process.send?.(msg);
 const navs: Nav[] = [];
-const idleSockets: Socket[] = [];
-let idleDestination: IdleCommand['destination'] | null = null;
 let phase: Phase | null = null;
 let disconnects = 0;
-const durableLag = new Histogram();
-/** Durable lag per phase (same order as Nav.phaseFirstSeq). */
-const phaseDurable: { name: string; lag: Histogram }[] = [];
-let lastDurableMs = 0;
-
-function connect(url: string, auth: Record<string, string>, timeoutMs = 30_000): Promise<Socket> {
-  const socket = io(url + NAVIGATION_NAMESPACE, { auth, transports: ['websocket'], reconnection: false, forceNew: true, timeout: timeoutMs });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.close();
-      reject(new Error('connect timeout'));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-    socket.once('connect_error', (err) => {
-      clearTimeout(timer);
-      socket.close();
-      reject(err);
-    });
-  });
-}
-
-function call(socket: Socket, event: string, payload: unknown, timeoutMs = 30_000): Promise<Answer & Record<string, unknown>> {
-  return socket.timeout(timeoutMs).emitWithAck(event, payload) as Promise<Answer & Record<string, unknown>>;
-}
-
-/** Runs `fn` over `items` with at most `concurrency` at once; collects failure messages. */
-async function pool<T>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<void>): Promise<string[]> {
-  const failures: string[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      try {
-        await fn(items[i]!, i);
-      } catch (err) {
-        failures.push(err instanceof Error ? err.message : String(err));
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
-  return failures;
-}
+const durable = new DurableLag();
 
 async function setup(cmd: SetupCommand): Promise<void> {
   const started = performance.now();
@@ -169,7 +105,7 @@ async function setup(cmd: SetupCommand): Promise<void> {
       ranges: [],
     };
     socket.on('disconnect', () => disconnects++);
-    socket.on('navigation:durable', (p: { durableSeq: number }) => onDurable(nav, p.durableSeq));
+    socket.on('navigation:durable', (p: { durableSeq: number }) => durable.onDurable(nav, p.durableSeq));
     for (let k = 0; k < cmd.observersPerNavigator; k++) {
       const obs = await connect(cmd.url, { shareToken: nav.shareToken });
       const watched = await call(obs, 'session:observe', { sessionId: nav.sessionId });
@@ -191,22 +127,6 @@ async function setup(cmd: SetupCommand): Promise<void> {
     navs.push(nav);
   });
   send({ type: 'setup-done', navigators: navs.length, observers: observerCount, failures: failures.slice(0, 5), ms: performance.now() - started });
-}
-
-function onDurable(nav: Nav, durableSeq: number): void {
-  const now = performance.now();
-  let p = 0;
-  for (let s = nav.durablePtr; s <= durableSeq; s++) {
-    const ackedAt = nav.ackTimes[s];
-    if (ackedAt === undefined) continue;
-    const lag = Math.max(0, now - ackedAt);
-    durableLag.record(lag);
-    while (p + 1 < nav.phaseFirstSeq.length && nav.phaseFirstSeq[p + 1]! <= s) p++;
-    phaseDurable[p]?.lag.record(lag);
-  }
-  if (durableSeq + 1 > nav.durablePtr) nav.durablePtr = durableSeq + 1;
-  if (durableSeq > nav.durableSeq) nav.durableSeq = durableSeq;
-  lastDurableMs = now;
 }
 
 function noteAcked(nav: Nav, seq: number): void {
@@ -301,7 +221,7 @@ async function runPhase(cmd: PhaseCommand): Promise<PhaseStats> {
   const disconnectsBefore = disconnects;
   await new Promise((r) => setTimeout(r, Math.max(0, startPerf - performance.now())));
   phase = ph;
-  phaseDurable.push({ name: cmd.name, lag: new Histogram() });
+  durable.startPhase(cmd.name);
   for (const nav of navs) nav.phaseFirstSeq.push(nav.seq);
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
@@ -372,21 +292,6 @@ async function runPhase(cmd: PhaseCommand): Promise<PhaseStats> {
   };
 }
 
-/** Waits until every navigator's durableSeq covers its last acknowledged seq. */
-async function awaitDurable(timeoutMs: number) {
-  const deadline = performance.now() + timeoutMs;
-  const pending = () => navs.filter((n) => n.lastAckedSeq >= 0 && n.durableSeq < n.lastAckedSeq);
-  while (pending().length > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-  const left = pending();
-  return {
-    pendingSessions: left.length,
-    pendingPoints: left.reduce((n, nav) => n + (nav.lastAckedSeq - nav.durableSeq), 0),
-    lag: durableLag.toJSON(),
-    lagByPhase: Object.fromEntries(phaseDurable.map((d) => [d.name, d.lag.toJSON()])),
-    lastMs: lastDurableMs,
-  };
-}
-
 function ackedSessions(): AckedSession[] {
   return navs.map((nav) => {
     const sorted = [...nav.ranges].sort((a, b) => a[0] - b[0]);
@@ -400,34 +305,12 @@ function ackedSessions(): AckedSession[] {
   });
 }
 
-async function idle(cmd: IdleCommand): Promise<void> {
-  const started = performance.now();
-  idleDestination = cmd.destination;
-  const failures = await pool(cmd.tokens, cmd.concurrency, async (token) => {
-    const socket = await connect(cmd.url, { token });
-    idleSockets.push(socket);
-  });
-  send({ type: 'idle-done', connected: idleSockets.length, sessions: 0, failures: failures.slice(0, 5), ms: performance.now() - started });
-}
-
-async function idleSessions(): Promise<void> {
-  const started = performance.now();
-  const dest = idleDestination!;
-  let sessions = 0;
-  const failures = await pool(idleSockets, 50, async (socket) => {
-    const answer = await call(socket, 'session:start', { destinationId: dest.id, position: { lat: dest.lat + 0.005, lon: dest.lon, accuracy: ACCURACY_M } });
-    if (!answer.ok) throw new Error(`session:start: ${answer.error.code} ${answer.error.message}`);
-    sessions++;
-  });
-  send({ type: 'idle-done', connected: idleSockets.length, sessions, failures: failures.slice(0, 5), ms: performance.now() - started });
-}
-
 function closeAll(): void {
   for (const nav of navs) {
     nav.socket.close();
     for (const o of nav.observers) o.close();
   }
-  for (const s of idleSockets) s.close();
+  closeIdle();
 }
 
 process.on('message', (raw) => {
@@ -439,13 +322,13 @@ process.on('message', (raw) => {
       case 'phase':
         return send({ type: 'phase-done', stats: await runPhase(cmd) });
       case 'await-durable':
-        return send({ type: 'durable-done', ...(await awaitDurable(cmd.timeoutMs)) });
+        return send({ type: 'durable-done', ...(await durable.awaitDurable(navs, cmd.timeoutMs)) });
       case 'acked':
         return send({ type: 'acked', sessions: ackedSessions() });
       case 'idle':
-        return idle(cmd);
+        return send(await idle(cmd));
       case 'idle-sessions':
-        return idleSessions();
+        return send(await idleSessions());
       case 'close':
         closeAll();
         setTimeout(() => process.exit(0), 200);

@@ -1,7 +1,13 @@
 /**
- * Presentation of a benchmark run: the one text table and the small SVG latency chart.
+ * Presentation of a `npm run bench` run: the one text table (a column per target and phase, a footer
+ * of single values and targets), the idle table, and the small SVG latency chart.
  */
-import { Histogram, type PhaseStats } from './common.js';
+import type { Options } from './args.js';
+import { Histogram } from './histogram.js';
+import type { IdleResult } from './idle-run.js';
+import type { PhaseStats } from './loader-protocol.js';
+import type { TargetResult } from './load-run.js';
+import type { IdleTargetCheck, TargetCheck } from './results.js';
 
 export interface PhaseSummary {
   name: string;
@@ -163,4 +169,92 @@ export function latencySvg(series: { label: string; points: [number, number][] }
   });
   parts.push('</svg>');
   return parts.join('\n') + '\n';
+}
+
+/** Prints the table of a load run (`report`: the results of buildReport, for the ratio and the targets). */
+export function printReport(o: Options, baseline: TargetResult | null, server: TargetResult | null, report: Record<string, unknown>): void {
+  const columns: Column[] = [];
+  for (const name of ['sustained', 'max']) {
+    if (baseline) {
+      const p = baseline.phases.find((x) => x.name === name);
+      if (p) columns.push({ title: `baseline ${name}`, phase: p });
+    }
+    if (server) {
+      const p = server.phases.find((x) => x.name === name);
+      if (p) columns.push({ title: `server ${name}`, phase: p });
+    }
+  }
+  const footer: [string, string][] = [];
+  if (server?.persistence) {
+    const p = server.persistence;
+    footer.push(['positions acknowledged (server, all phases)', p.acknowledged.toLocaleString('en-US')]);
+    footer.push(['rows persisted / lost / duplicated / extra', `${p.presentAcknowledged.toLocaleString('en-US')} / ${p.lost} / ${p.duplicated} / ${p.extra}`]);
+    footer.push(['analytics_events rows written alongside', p.analyticsRows.toLocaleString('en-US')]);
+  }
+  if (server?.durable) {
+    footer.push([
+      'durable lag, all phases (ack → navigation:durable) p50 / p99 / max ms',
+      `${server.durable.lagP50Ms.toFixed(1)} / ${server.durable.lagP99Ms.toFixed(1)} / ${server.durable.lagMaxMs.toFixed(1)}` +
+        (server.durable.pendingPoints ? ` (${server.durable.pendingPoints} points never durable!)` : ''),
+    ]);
+  }
+  if (server) {
+    footer.push([
+      'server RSS end / peak MB',
+      `${server.rssMB.toFixed(0)} / ${server.rssPeakMB.toFixed(0)}${server.metricsHeapMB !== null ? ` (heap ${server.metricsHeapMB.toFixed(0)} MB from /metrics)` : ''}`,
+    ]);
+    for (const d of server.drains) {
+      footer.push([`write-behind backlog before "${d.beforePhase}" committed in`, `${d.seconds} s${d.pendingPoints ? ` (${d.pendingPoints} points still pending)` : ''}`]);
+    }
+    if (server.shutdownMs !== undefined) footer.push(['server drain + exit on SIGTERM', `${(server.shutdownMs / 1000).toFixed(1)} s, exit code ${server.exitCode}`]);
+  }
+  if (baseline) footer.push(['baseline RSS end / peak MB', `${baseline.rssMB.toFixed(0)} / ${baseline.rssPeakMB.toFixed(0)}`]);
+  if (report.ratio !== null && report.ratio !== undefined) {
+    footer.push([`ratio server / baseline (${o.max ? 'closed-loop max' : 'open-loop'} throughput)`, `${((report.ratio as number) * 100).toFixed(1)} % acked`]);
+    if (report.ratioPersisted !== null && report.ratioPersisted !== undefined) {
+      footer.push(['ratio with the server limited to its commit rate', `${((report.ratioPersisted as number) * 100).toFixed(1)} % persisted`]);
+    }
+  }
+  for (const t of (report.targets as TargetCheck[]) ?? []) {
+    footer.push([`target: ${t.name}`, `${t.met ? 'MET' : 'NOT MET'} (${t.measured})`]);
+  }
+  console.log('\n' + formatTable(columns, footer));
+}
+
+/** Prints the table of an idle run (heap per connection, per target), then its target. */
+export function printIdle(o: Options, idle: IdleResult[], targets: IdleTargetCheck[] | null): void {
+  const table = [
+    ['', 'connections', 'heap before MB', 'heap connected MB', 'KB / connection', 'KB / connection with session', 'RSS MB'],
+    ...idle.map((r) => [
+      r.kind,
+      String(r.connections),
+      r.heapBeforeMB.toFixed(1),
+      r.heapConnectedMB.toFixed(1),
+      r.perConnectionKB.toFixed(1),
+      r.perConnectionWithSessionKB.toFixed(1),
+      r.rssConnectedMB.toFixed(0),
+    ]),
+  ];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  console.log('\n' + table.map((row) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' │ ')).join('\n'));
+  for (const t of targets ?? []) {
+    console.log(`target: ${o.idle} idle navigators < 25 KB heap each → ${t.measured.toFixed(1)} KB ${t.met ? 'MET' : 'NOT MET'}`);
+  }
+}
+
+/** The latency chart of a load run: ack and emit→observer percentile curves of every measured phase. */
+export function latencyChart(o: Options, stamp: string, baseline: TargetResult | null, server: TargetResult | null): string {
+  return latencySvg(
+    [
+      ...(baseline?.phases ?? []).flatMap((p) => [
+        { label: `baseline ${p.name} ack`, points: p.ackCurve },
+        { label: `baseline ${p.name} observer`, points: p.observerCurve },
+      ]),
+      ...(server?.phases ?? []).flatMap((p) => [
+        { label: `server ${p.name} ack`, points: p.ackCurve },
+        { label: `server ${p.name} observer`, points: p.observerCurve },
+      ]),
+    ],
+    `ARWay bench ${stamp}: ${o.navigators} navigators × ${o.observers} observers — latency percentiles`,
+  );
 }

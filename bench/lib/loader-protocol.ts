@@ -1,110 +1,9 @@
 /**
- * Shared pieces of the benchmark (`npm run bench`): the latency histogram, the messages between the
- * orchestrator (bench/run.ts) and its load-generator children (bench/load.ts), and the baseline's
- * fixed destination.
+ * The messages between the orchestrator (bench/run.ts, bench/lib/loaders.ts) and its load-generator
+ * children (bench/load.ts), over IPC with the advanced serialization, and the merge of the children's
+ * phase statistics.
  */
-
-import { readFileSync } from 'node:fs';
-
-/**
- * The node flags of `npm start` (package.json's `start` script, e.g. `--max-semi-space-size=64`),
- * so the benchmarks run the server as users do; the baseline gets the same ones.
- */
-export function startNodeFlags(packageJsonPath: string): string[] {
-  const pkg = JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { scripts?: { start?: string } };
-  const words = (pkg.scripts?.start ?? '').split(/\s+/);
-  const flags: string[] = [];
-  for (let i = 1; i < words.length; i++) {
-    const w = words[i]!;
-    if (w === '--import') i++; // the loader (tsx) is added by the caller
-    else if (w.startsWith('--')) flags.push(w);
-  }
-  return flags;
-}
-
-/** The destination the baseline server answers for every `destinationId` (the first seeded one). */
-export const BASELINE_DESTINATION = {
-  id: '00000000-0000-4000-8000-000000000001',
-  name: '테스트 목적지 1',
-  lat: 37.511,
-  lon: 127.029,
-  arrivalRadius: 15,
-} as const;
-
-/**
- * A log-bucketed latency histogram in milliseconds: 2 % relative precision from 10 µs to about
- * 10 minutes, mergeable across processes, a few KB whatever the sample count.
- */
-export class Histogram {
-  static readonly MIN_MS = 0.01;
-  static readonly GROWTH = 1.02;
-  static readonly BUCKETS = 1200;
-  private counts = new Float64Array(Histogram.BUCKETS);
-  count = 0;
-  sum = 0;
-  max = 0;
-  min = Number.POSITIVE_INFINITY;
-
-  record(ms: number): void {
-    if (!Number.isFinite(ms)) return;
-    const v = Math.max(0, ms);
-    const i = v <= Histogram.MIN_MS ? 0 : Math.min(Histogram.BUCKETS - 1, Math.floor(Math.log(v / Histogram.MIN_MS) / Math.log(Histogram.GROWTH)) + 1);
-    this.counts[i]! += 1;
-    this.count++;
-    this.sum += v;
-    if (v > this.max) this.max = v;
-    if (v < this.min) this.min = v;
-  }
-
-  merge(other: Histogram | SerializedHistogram): this {
-    const h = other instanceof Histogram ? other.toJSON() : other;
-    for (const [i, c] of h.buckets) this.counts[i]! += c;
-    this.count += h.count;
-    this.sum += h.sum;
-    if (h.count > 0) {
-      this.max = Math.max(this.max, h.max);
-      this.min = Math.min(this.min, h.min);
-    }
-    return this;
-  }
-
-  /** The p-th percentile (0..100), in ms: the upper edge of the bucket, capped by the true max. NaN when empty. */
-  percentile(p: number): number {
-    if (this.count === 0) return Number.NaN;
-    const rank = Math.max(1, Math.ceil((p / 100) * this.count));
-    let seen = 0;
-    for (let i = 0; i < Histogram.BUCKETS; i++) {
-      seen += this.counts[i]!;
-      if (seen >= rank) {
-        const upper = i === 0 ? Histogram.MIN_MS : Histogram.MIN_MS * Histogram.GROWTH ** i;
-        return Math.min(Math.max(upper, this.min), this.max);
-      }
-    }
-    return this.max;
-  }
-
-  get mean(): number {
-    return this.count === 0 ? Number.NaN : this.sum / this.count;
-  }
-
-  toJSON(): SerializedHistogram {
-    const buckets: [number, number][] = [];
-    for (let i = 0; i < Histogram.BUCKETS; i++) if (this.counts[i]! > 0) buckets.push([i, this.counts[i]!]);
-    return { count: this.count, sum: this.sum, max: this.max, min: this.count ? this.min : 0, buckets };
-  }
-
-  static from(json: SerializedHistogram): Histogram {
-    return new Histogram().merge(json);
-  }
-}
-
-export interface SerializedHistogram {
-  count: number;
-  sum: number;
-  max: number;
-  min: number;
-  buckets: [number, number][];
-}
+import { Histogram, type SerializedHistogram } from './histogram.js';
 
 // ---- orchestrator → load generator ----
 
@@ -271,15 +170,5 @@ export function mergePhaseStats(parts: PhaseStats[]): PhaseStats {
     observer: observer.toJSON(),
     loaderCpuPct,
     loaderEventLoopP99Ms,
-  };
-}
-
-/** A point on a circle of `radiusM` around (lat, lon), flat-earth approximation (fine for a walk). */
-export function pointOnCircle(center: { lat: number; lon: number }, radiusM: number, angleRad: number): { lat: number; lon: number } {
-  const mPerDegLat = 111_320;
-  const mPerDegLon = 111_320 * Math.cos((center.lat * Math.PI) / 180);
-  return {
-    lat: center.lat + (radiusM * Math.cos(angleRad)) / mPerDegLat,
-    lon: center.lon + (radiusM * Math.sin(angleRad)) / mPerDegLon,
   };
 }
