@@ -17,9 +17,12 @@
  *   3. after:  the victims alone again (shows the noise between two quiet phases).
  * It prints the victims' p50/p99/max per phase, the flood's message rate, and the ratio of the
  * flood p99 to the base p99 (target: at most 2). Wall-clock figures, so they are printed, never
- * asserted; on these shared 2-core machines the flooding process also takes CPU from the server.
+ * asserted. On these shared 2-core machines the flooding process would also take CPU from the server
+ * (building and encoding 256 batches of 500 points at once takes it ~150 ms): an abuser's CPU is
+ * not the server's, so the flooder runs at the lowest priority (nice 19) unless `--flooder-nice 0`.
  */
 import { fork } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,11 +48,13 @@ interface Options {
   window: number;
   /** Cap of the flood, messages/s (0: as fast as the server answers, within `window`). */
   floodRate: number;
+  /** Scheduling priority of the flooding process (19: lowest; 0: as the others). */
+  flooderNice: number;
   json: string | null;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { durationS: 8, victims: 5, hz: 20, flood: 'mixed', window: 256, floodRate: 0, json: null };
+  const o: Options = { durationS: 8, victims: 5, hz: 20, flood: 'mixed', window: 256, floodRate: 0, flooderNice: 19, json: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = () => {
@@ -62,13 +67,14 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--hz') o.hz = Number(v());
     else if (a === '--window') o.window = Number(v());
     else if (a === '--flood-rate') o.floodRate = Number(v());
+    else if (a === '--flooder-nice') o.flooderNice = Number(v());
     else if (a === '--json') o.json = v();
     else if (a === '--flood') {
       const m = v();
       if (!(FLOOD_MODES as string[]).includes(m)) throw new Error(`--flood ${FLOOD_MODES.join('|')}`);
       o.flood = m as FloodMode;
     } else if (a === '--help' || a === '-h') {
-      console.log(`npx tsx bench/flood.ts [--duration S] [--victims N] [--hz R] [--flood ${FLOOD_MODES.join('|')}] [--window W] [--flood-rate N] [--json FILE]`);
+      console.log(`npx tsx bench/flood.ts [--duration S] [--victims N] [--hz R] [--flood ${FLOOD_MODES.join('|')}] [--window W] [--flood-rate N] [--flooder-nice 0..19] [--json FILE]`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -76,6 +82,7 @@ function parseArgs(argv: string[]): Options {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`${k} must be a positive number`);
   }
   if (!Number.isFinite(o.floodRate) || o.floodRate < 0) throw new Error('--flood-rate must be 0 (unbounded) or a positive number');
+  if (!Number.isInteger(o.flooderNice) || o.flooderNice < 0 || o.flooderNice > 19) throw new Error('--flooder-nice must be an integer in 0..19');
   return o;
 }
 
@@ -252,7 +259,7 @@ async function main(): Promise<void> {
 
   const ms = o.durationS * 1000;
   console.log(
-    `flood bench: ${o.victims} victim sessions × ${o.hz} Hz, ${o.durationS} s per phase, flood '${o.flood}' (window ${o.window}${o.floodRate ? `, at most ${o.floodRate}/s` : ''}), database ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'}`,
+    `flood bench: ${o.victims} victim sessions × ${o.hz} Hz, ${o.durationS} s per phase, flood '${o.flood}' (window ${o.window}${o.floodRate ? `, at most ${o.floodRate}/s` : ''}, flooder nice ${o.flooderNice}), database ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'}`,
   );
   await measure(victims, o.hz, 1_000); // warm-up, not counted
 
@@ -268,6 +275,7 @@ async function main(): Promise<void> {
     }),
     'flooder',
   );
+  if (o.flooderNice !== 0) setPriority(flood.pid!, o.flooderNice);
   await new Promise<void>((resolve, reject) => {
     flood.once('message', (m: { ready?: boolean; error?: string }) => (m.ready ? resolve() : reject(new Error(m.error))));
     flood.once('exit', (code) => reject(new Error(`flooder exited (${code})`)));
