@@ -176,8 +176,9 @@ export class SessionRoom {
     if (this.ctx.writer.capacity() < 1) throw unavailable();
     const applied = this.apply(input);
     if (!this.ctx.writer.write([applied.point], applied.events)) throw unavailable();
-    this.publish(applied.update, applied.arrivedNow ? applied.update : null);
-    return { update: applied.update };
+    const update = this.toDto(applied.update);
+    this.publish(update, applied.update.arrivedNow ? update : null);
+    return { update };
   }
 
   /** `position:batch`: many fixes, accepted whole or not at all; one update to the room. */
@@ -186,17 +187,19 @@ export class SessionRoom {
     if (fresh.length > this.ctx.writer.capacity()) throw unavailable();
     const points: PointRecord[] = [];
     const events: AnalyticsRecord[] = [];
-    let last: NavigationUpdateDto | null = null;
-    let arrival: NavigationUpdateDto | null = null;
+    // Only the batch's last update (and an arrival) is sent: the others are never made DTOs.
+    let lastUpdate: NavigationUpdate | null = null;
+    let arrivalUpdate: NavigationUpdate | null = null;
     for (const p of fresh) {
       const applied = this.apply(p);
       points.push(applied.point);
-      events.push(...applied.events);
-      if (!applied.update.late) last = applied.update;
-      if (applied.arrivedNow) arrival = applied.update;
+      for (const e of applied.events) events.push(e);
+      if (!applied.update.late) lastUpdate = applied.update;
+      if (applied.update.arrivedNow) arrivalUpdate = applied.update;
     }
     if (!this.ctx.writer.write(points, events)) throw unavailable();
-    if (last) this.publish(last, arrival);
+    const last = lastUpdate && this.toDto(lastUpdate);
+    if (last) this.publish(last, arrivalUpdate && (arrivalUpdate === lastUpdate ? last : this.toDto(arrivalUpdate)));
     return { accepted: fresh.length, duplicates: input.points.length - fresh.length, durableSeq: this.durableSeqValue, update: last };
   }
 
@@ -237,7 +240,7 @@ export class SessionRoom {
     });
   }
 
-  /** Runs one fix through the navigation core: the update to send, the row and events to store. */
+  /** Runs one fix through the navigation core: its update, the row and events to store. */
   private apply(input: PositionInput | BatchPointInput) {
     const recordedAtMs = input.recordedAt ?? this.ctx.now();
     this.acceptedSeqValue = input.seq;
@@ -262,7 +265,7 @@ export class SessionRoom {
         u = { ...fixUpdate, headingDeg: h.headingDeg, deviceHeadingDeg: h.deviceHeadingDeg, relativeAngleDeg: relativeAngleDeg(fixUpdate.bearingDeg, h.headingDeg) };
       }
     }
-    return { update: this.toDto(u), point: this.toPoint(input, u, recordedAtMs), events: this.eventsFor(input.seq, u, recordedAtMs), arrivedNow: u.arrivedNow };
+    return { update: u, point: this.toPoint(input, u, recordedAtMs), events: this.eventsFor(input.seq, u, recordedAtMs) };
   }
 
   /** The stored row of a fix. */
