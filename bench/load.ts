@@ -11,6 +11,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { Socket } from 'socket.io-client';
 import { call, connect, pool, type Answer } from './lib/client.js';
 import { DurableLag } from './lib/durable-lag.js';
+import { countFrames, emptyFrameCounts, type FrameCounts } from './lib/frames.js';
 import { Histogram } from './lib/histogram.js';
 import { closeIdle, idle, idleSessions } from './lib/idle-clients.js';
 import type { AckedSession, LoaderCommand, LoaderMessage, PhaseCommand, PhaseStats, SetupCommand } from './lib/loader-protocol.js';
@@ -63,6 +64,7 @@ interface Phase {
   headingAck: Histogram;
   observer: Histogram;
   timeline: number[];
+  frames: FrameCounts;
 }
 
 const send = (msg: LoaderMessage) => process.send?.(msg);
@@ -105,9 +107,11 @@ async function setup(cmd: SetupCommand): Promise<void> {
       ranges: [],
     };
     socket.on('disconnect', () => disconnects++);
+    countFrames(socket, 'navigator', () => phase?.frames ?? null);
     socket.on('navigation:durable', (p: { durableSeq: number }) => durable.onDurable(nav, p.durableSeq));
     for (let k = 0; k < cmd.observersPerNavigator; k++) {
       const obs = await connect(cmd.url, { shareToken: nav.shareToken });
+      countFrames(obs, 'observer', () => phase?.frames ?? null);
       const watched = await call(obs, 'session:observe', { sessionId: nav.sessionId });
       if (!watched.ok) throw new Error(`session:observe: ${watched.error.code} ${watched.error.message}`);
       let lastSeen = -1;
@@ -217,6 +221,7 @@ async function runPhase(cmd: PhaseCommand): Promise<PhaseStats> {
     headingAck: new Histogram(),
     observer: new Histogram(),
     timeline: [],
+    frames: emptyFrameCounts(),
   };
   const disconnectsBefore = disconnects;
   await new Promise((r) => setTimeout(r, Math.max(0, startPerf - performance.now())));
@@ -289,6 +294,7 @@ async function runPhase(cmd: PhaseCommand): Promise<PhaseStats> {
     timeline: Array.from(ph.timeline, (n) => n ?? 0),
     loaderCpuPct: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
     loaderEventLoopP99Ms: eld.percentile(99) / 1e6,
+    frames: ph.frames,
   };
 }
 

@@ -8,9 +8,9 @@ import { createUsers, prepareDatabase, seededDestination, verifyPersistence, typ
 import { Histogram } from './histogram.js';
 import { mergePhaseStats, type PhaseStats } from './loader-protocol.js';
 import { closeLoaders, split, startLoaders } from './loaders.js';
-import { cpuMeter, pgCpuMeter, procMemMB } from './proc.js';
+import { costMeter, cpuMeter, gcMeter, pgCpuMeter, procMemMB } from './proc.js';
 import { stopChild } from './processes.js';
-import { summarizePhase, type PhaseSummary } from './report.js';
+import { perPosition, summarizePhase, type PhaseSummary } from './report.js';
 import { flushDelta, sample, scrape } from './server-metrics.js';
 import { JWT_SECRET, startBaseline, startBenchServer, type Target } from './targets.js';
 
@@ -135,6 +135,8 @@ async function loadTarget(
       const startAt = Date.now() + 300;
       await new Promise((r) => setTimeout(r, 300));
       const cpu = cpuMeter(pid);
+      const cost = costMeter(pid);
+      const gc = gcMeter(target.gcFile);
       const pgCpu = await pgCpuMeter(db?.admin ?? null, db?.name ?? null);
       const windowStart = monotonicUs() + Math.max(0, startAt - Date.now()) * 1000;
       const metricsBefore = await scrape(target.url);
@@ -160,6 +162,9 @@ async function loadTarget(
         ),
       );
       const serverCpuPct = cpu();
+      const spent = cost();
+      await new Promise((r) => setTimeout(r, 250)); // the GC probe writes its totals every 200 ms
+      const gcSpent = gc();
       const flush = flushDelta(metricsBefore, await scrape(target.url), (performance.now() - phaseStarted) / 1000);
       profileWindows.push([windowStart, windowStart + o.durationS * 1_000_000]);
       const pgCpuPct = await pgCpu();
@@ -169,6 +174,7 @@ async function loadTarget(
         serverCpuPct,
         pgCpuPct,
         serverRssMB: procMemMB(pid).rss,
+        perPosition: perPosition(merged, spent, gcSpent),
       });
       summary.flush = flush;
       phases.push(summary);

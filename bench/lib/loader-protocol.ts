@@ -3,6 +3,7 @@
  * children (bench/load.ts), over IPC with the advanced serialization, and the merge of the children's
  * phase statistics.
  */
+import { emptyFrameCounts, mergeFrameCounts, type FrameCounts } from './frames.js';
 import { Histogram, type SerializedHistogram } from './histogram.js';
 
 // ---- orchestrator → load generator ----
@@ -95,6 +96,8 @@ export interface PhaseStats {
   /** The load generator's own CPU over the phase, % of one core, and its event-loop delay p99. */
   loaderCpuPct: number;
   loaderEventLoopP99Ms: number;
+  /** Frames the phase's clients received, by kind, and their bytes (whole phase). */
+  frames: FrameCounts;
 }
 
 export interface AckedSession {
@@ -128,6 +131,7 @@ export function mergePhaseStats(parts: PhaseStats[]): PhaseStats {
   const errors: Record<string, number> = {};
   const timeline: number[] = [];
   let loaderCpuPct = 0;
+  let frames = emptyFrameCounts();
   let loaderEventLoopP99Ms = 0;
   const out: PhaseStats = {
     ...first,
@@ -160,6 +164,7 @@ export function mergePhaseStats(parts: PhaseStats[]): PhaseStats {
     p.timeline.forEach((n, i) => (timeline[i] = (timeline[i] ?? 0) + n));
     loaderCpuPct += p.loaderCpuPct;
     loaderEventLoopP99Ms = Math.max(loaderEventLoopP99Ms, p.loaderEventLoopP99Ms);
+    frames = mergeFrameCounts(frames, p.frames);
   }
   return {
     ...out,
@@ -170,5 +175,6 @@ export function mergePhaseStats(parts: PhaseStats[]): PhaseStats {
     observer: observer.toJSON(),
     loaderCpuPct,
     loaderEventLoopP99Ms,
+    frames,
   };
 }

@@ -70,3 +70,54 @@ export async function withCpu<T>(pids: (number | undefined)[], fn: () => Promise
   const after = pids.map(cpuSeconds);
   return { result, cpu: pids.map((_, i) => (before[i] === null || after[i] === null ? null : Math.round(((after[i]! - before[i]!) / seconds) * 100))) };
 }
+
+/** I/O counters of a process (/proc/<pid>/io): write-family syscalls and bytes written (sockets included). */
+export interface ProcIo {
+  writeSyscalls: number;
+  bytesWritten: number;
+}
+
+export function procIo(pid: number): ProcIo | null {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(io)?.[1] ?? 'NaN');
+    return { writeSyscalls: field('syscw'), bytesWritten: field('wchar') };
+  } catch {
+    return null;
+  }
+}
+
+/** What a process spent over an interval: CPU seconds, write syscalls, bytes written. Call the returned function at the end. */
+export function costMeter(pid: number) {
+  const t0 = procTicks(pid);
+  const io0 = procIo(pid);
+  return (): { cpuSeconds: number | null; writeSyscalls: number | null; bytesWritten: number | null } => {
+    const t1 = procTicks(pid);
+    const io1 = procIo(pid);
+    return {
+      cpuSeconds: t0 === null || t1 === null ? null : (t1 - t0) / CLK_TCK,
+      writeSyscalls: io0 && io1 ? io1.writeSyscalls - io0.writeSyscalls : null,
+      bytesWritten: io0 && io1 ? io1.bytesWritten - io0.bytesWritten : null,
+    };
+  };
+}
+
+/**
+ * GC pause time of a server under test, from the totals bench/lib/gc-probe.mjs (preloaded into it)
+ * writes to `file`: call the returned function at the end for the GC ms and count meanwhile.
+ */
+export function gcMeter(file: string | null) {
+  const read = (): { ms: number; count: number } | null => {
+    if (!file) return null;
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as { ms: number; count: number };
+    } catch {
+      return null;
+    }
+  };
+  const g0 = read();
+  return () => {
+    const g1 = read();
+    return g0 && g1 ? { ms: g1.ms - g0.ms, count: g1.count - g0.count } : null;
+  };
+}

@@ -41,6 +41,52 @@ export interface PhaseSummary {
   /** Percentile curves for the chart. */
   ackCurve: [number, number][];
   observerCurve: [number, number][];
+  /** What one acknowledged position cost the target in this phase (headings included, as sent). */
+  perPosition: PerPosition;
+}
+
+/**
+ * The accounting per acknowledged position (whole phase): the frames its clients received by kind
+ * and their bytes (counted at the clients, bench/lib/frames.ts), the target's write syscalls and
+ * bytes written (/proc/<pid>/io: sockets, plus PostgreSQL's for the real server), its CPU time and
+ * its GC pauses (bench/lib/gc-probe.mjs). Null where a reading is missing.
+ */
+export interface PerPosition {
+  positions: number;
+  frames: { acks: number; navigatorUpdates: number; observerUpdates: number; durable: number; other: number; total: number };
+  clientBytes: number;
+  writeSyscalls: number | null;
+  bytesWritten: number | null;
+  cpuUs: number | null;
+  gcUs: number | null;
+}
+
+/** Per-position figures from a phase's totals. */
+export function perPosition(
+  stats: PhaseStats,
+  cost: { cpuSeconds: number | null; writeSyscalls: number | null; bytesWritten: number | null },
+  gc: { ms: number } | null,
+): PerPosition {
+  const n = Math.max(1, stats.positionsAcked);
+  const per = (v: number | null) => (v === null ? null : r2(v / n));
+  const f = stats.frames;
+  const total = f.acks + f.navigatorUpdates + f.observerUpdates + f.durable + f.other;
+  return {
+    positions: stats.positionsAcked,
+    frames: {
+      acks: r2(f.acks / n),
+      navigatorUpdates: r2(f.navigatorUpdates / n),
+      observerUpdates: r2(f.observerUpdates / n),
+      durable: r2(f.durable / n),
+      other: r2(f.other / n),
+      total: r2(total / n),
+    },
+    clientBytes: Math.round(f.bytes / n),
+    writeSyscalls: per(cost.writeSyscalls),
+    bytesWritten: cost.bytesWritten === null ? null : Math.round(cost.bytesWritten / n),
+    cpuUs: cost.cpuSeconds === null ? null : Math.round((cost.cpuSeconds * 1e6) / n),
+    gcUs: gc === null ? null : r1((gc.ms * 1000) / n),
+  };
 }
 
 const CURVE_POINTS = [1, 10, 25, 50, 75, 90, 95, 99, 99.9];
@@ -49,7 +95,7 @@ const r2 = (v: number) => Math.round(v * 100) / 100;
 
 export function summarizePhase(
   stats: PhaseStats,
-  extra: { offeredPerSec: number | null; serverCpuPct: number; pgCpuPct: number | null; serverRssMB: number },
+  extra: { offeredPerSec: number | null; serverCpuPct: number; pgCpuPct: number | null; serverRssMB: number; perPosition: PerPosition },
 ): PhaseSummary {
   const ack = Histogram.from(stats.ack);
   const obs = Histogram.from(stats.observer);
@@ -83,6 +129,7 @@ export function summarizePhase(
     timeline: stats.timeline,
     ackCurve: CURVE_POINTS.map((p) => [p, r2(ack.percentile(p))]),
     observerCurve: CURVE_POINTS.map((p) => [p, r2(obs.percentile(p))]),
+    perPosition: extra.perPosition,
   };
 }
 
@@ -93,6 +140,11 @@ const fmt = (v: number | null | undefined, digits = 1): string => {
 const errs = (e: Record<string, number>) => {
   const list = Object.entries(e);
   return list.length === 0 ? '0' : list.map(([k, v]) => `${k}:${v}`).join(' ');
+};
+
+const frames = (pp: PerPosition) => {
+  const f = pp.frames;
+  return `${f.total.toFixed(2)} = ${f.acks.toFixed(2)} + ${f.navigatorUpdates.toFixed(2)} + ${f.observerUpdates.toFixed(2)} + ${f.durable.toFixed(2)} + ${f.other.toFixed(2)}`;
 };
 
 export interface Column {
@@ -117,6 +169,10 @@ export function formatTable(columns: Column[], footer: [string, string][]): stri
     ['PostgreSQL backends CPU %', (p) => fmt(p.pgCpuPct, 0)],
     ['server RSS MB (end of phase)', (p) => fmt(p.serverRssMB, 0)],
     ['load generator CPU % / loop p99 ms', (p) => `${fmt(p.loaderCpuPct, 0)} / ${fmt(p.loaderEventLoopP99Ms, 1)}`],
+    ['per position: frames (ack + nav + obs + durable + other)', (p) => frames(p.perPosition)],
+    ['per position: bytes to clients / written by target', (p) => `${p.perPosition.clientBytes} / ${fmt(p.perPosition.bytesWritten, 0)}`],
+    ['per position: target write syscalls', (p) => fmt(p.perPosition.writeSyscalls, 2)],
+    ['per position: target CPU µs / of it GC µs', (p) => `${fmt(p.perPosition.cpuUs, 0)} / ${fmt(p.perPosition.gcUs, 1)}`],
   ];
   const cells: string[][] = [['', ...columns.map((c) => c.title)]];
   for (const [label, get] of rows) cells.push([label, ...columns.map((c) => (c.phase ? get(c.phase) : '—'))]);

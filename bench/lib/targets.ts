@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { freePort } from '../../src/persistence/embedded.js';
 import type { Database } from './database.js';
 import { ROOT } from './paths.js';
@@ -32,6 +33,14 @@ export interface Target {
   child: ChildProcess;
   inspectorUrl: string | null;
   profileDir: string | null;
+  /** Where bench/lib/gc-probe.mjs, preloaded into the target, writes its GC totals. */
+  gcFile: string;
+}
+
+/** The node flags and environment that preload the GC probe (bench/lib/gc-probe.mjs) into a target. */
+function gcProbe(runDir: string, kind: Target['kind']) {
+  const gcFile = join(runDir, `gc-${kind}.json`);
+  return { gcFile, flags: ['--import', pathToFileURL(join(ROOT, 'bench/lib/gc-probe.mjs')).href], env: { ARWAY_GC_PROBE_FILE: gcFile } };
 }
 
 /**
@@ -70,10 +79,11 @@ function inspectorLines(onUrl: (url: string) => void) {
 
 export async function startBaseline(o: { cpuProf: boolean; baselineRecovery: boolean }, runDir: string, inspect: boolean): Promise<Target> {
   const profileDir = o.cpuProf ? join(runDir, 'profiles', 'baseline') : null;
+  const gc = gcProbe(runDir, 'baseline');
   const child = track(
-    spawn(process.execPath, [...nodeFlags(profileDir, inspect), '--import', 'tsx', join(ROOT, 'bench/baseline-server.ts')], {
+    spawn(process.execPath, [...nodeFlags(profileDir, inspect), ...gc.flags, '--import', 'tsx', join(ROOT, 'bench/baseline-server.ts')], {
       cwd: ROOT,
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', BASELINE_RECOVERY: o.baselineRecovery ? '1' : '0' },
+      env: { ...process.env, ...gc.env, PORT: '0', HOST: '127.0.0.1', BASELINE_RECOVERY: o.baselineRecovery ? '1' : '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
     'baseline',
@@ -93,7 +103,7 @@ export async function startBaseline(o: { cpuProf: boolean; baselineRecovery: boo
       return undefined;
     });
   });
-  return { kind: 'baseline', url: `http://127.0.0.1:${port}`, child, inspectorUrl, profileDir };
+  return { kind: 'baseline', url: `http://127.0.0.1:${port}`, child, inspectorUrl, profileDir, gcFile: gc.gcFile };
 }
 
 /**
@@ -143,11 +153,12 @@ export async function startBenchServer(
   inspect: boolean,
 ): Promise<Target> {
   const profileDir = o.cpuProf ? join(runDir, 'profiles', 'server') : null;
+  const gc = gcProbe(runDir, 'server');
   const { child, url, inspectorUrl } = await startServer({
     serverDir: o.serverDir,
-    env: { ...SERVER_ENV, DATABASE_URL: db.url, DATA_DIR: join(tmp, 'data'), JWT_SECRET },
-    flags: nodeFlags(profileDir, inspect),
+    env: { ...SERVER_ENV, ...gc.env, DATABASE_URL: db.url, DATA_DIR: join(tmp, 'data'), JWT_SECRET },
+    flags: [...nodeFlags(profileDir, inspect), ...gc.flags],
     output: 'forward',
   });
-  return { kind: 'server', url, child, inspectorUrl, profileDir };
+  return { kind: 'server', url, child, inspectorUrl, profileDir, gcFile: gc.gcFile };
 }
