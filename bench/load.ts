@@ -158,6 +158,8 @@ function sendPosition(nav: Nav, ph: Phase): void {
           ph.positionsAcked++;
           nav.ackTimes[seq] = now;
           noteAcked(nav, seq);
+          // Every ack carries durableSeq (navigation:durable comes only when no ack told it in time).
+          if (answer.update && answer.update.durableSeq >= 0) durable.onDurable(nav, answer.update.durableSeq);
           if (sentAt >= ph.measureFrom) ph.ack.record(now - sentAt);
           if (now >= ph.measureFrom && now <= ph.endAt) ph.positionsAckedInWindow++;
           const second = Math.floor((now - ph.startPerf) / 1000);

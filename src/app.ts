@@ -132,6 +132,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       maxConnectionsPerUser: config.maxConnectionsPerUser,
       shareTokenTtlAfterEndMs: config.shareTokenTtlAfterEndSeconds * 1000,
       navigation: { headingSmoothing: config.headingSmoothing },
+      durableEventMs: config.durableEventMs,
       ...(redis ? { adapter: redisStreamsAdapter(redis, config.redisPrefix) } : {}),
     },
   );

@@ -59,6 +59,11 @@ export const envSchema = z.object({
    * default) uses every heading as the device sent it (the app usually fuses its own sensors).
    */
   HEADING_SMOOTHING: z.coerce.number().min(0).lt(1, 'must be below 1 (0 = off)').default(0),
+  /**
+   * `navigation:durable` is sent when no acknowledgement or update has carried the new durable seq
+   * within this many ms (every one carries it); 0 sends one per advance, as protocol v1.
+   */
+  DURABLE_EVENT_MS: int(0, 60_000).default(250),
   MAX_MESSAGE_BYTES: int(1_024, 64 * 1024 * 1024).default(1_000_000),
   /** Socket.IO connection state recovery window. */
   RECOVERY_WINDOW_MS: int(0, 3_600_000).default(30_000),
@@ -105,6 +110,7 @@ function toConfig(env: z.output<typeof envSchema>) {
     rateLimitPointsBurst: env.RATE_LIMIT_POINTS_BURST,
     maxConnectionsPerUser: env.MAX_CONNECTIONS_PER_USER,
     headingSmoothing: env.HEADING_SMOOTHING,
+    durableEventMs: env.DURABLE_EVENT_MS,
     maxMessageBytes: env.MAX_MESSAGE_BYTES,
     recoveryWindowMs: env.RECOVERY_WINDOW_MS,
     redisUrl: env.REDIS_URL,

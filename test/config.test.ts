@@ -41,6 +41,7 @@ describe('loadConfig', () => {
       rateLimitPointsPerSec: 500,
       rateLimitPointsBurst: 5_000,
       headingSmoothing: 0,
+      durableEventMs: 250,
       maxMessageBytes: 1_000_000,
       recoveryWindowMs: 30_000,
       redisUrl: undefined,

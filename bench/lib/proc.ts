@@ -87,15 +87,31 @@ export function procIo(pid: number): ProcIo | null {
   }
 }
 
-/** What a process spent over an interval: CPU seconds, write syscalls, bytes written. Call the returned function at the end. */
+/** System (kernel) CPU time of a process so far, in clock ticks, or null. */
+function procSystemTicks(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What a process spent over an interval: CPU seconds (and of them in the kernel: syscalls, the
+ * loopback TCP stack), write syscalls, bytes written. Call the returned function at the end.
+ */
 export function costMeter(pid: number) {
   const t0 = procTicks(pid);
+  const s0 = procSystemTicks(pid);
   const io0 = procIo(pid);
-  return (): { cpuSeconds: number | null; writeSyscalls: number | null; bytesWritten: number | null } => {
+  return (): { cpuSeconds: number | null; systemSeconds: number | null; writeSyscalls: number | null; bytesWritten: number | null } => {
     const t1 = procTicks(pid);
+    const s1 = procSystemTicks(pid);
     const io1 = procIo(pid);
     return {
       cpuSeconds: t0 === null || t1 === null ? null : (t1 - t0) / CLK_TCK,
+      systemSeconds: s0 === null || s1 === null ? null : (s1 - s0) / CLK_TCK,
       writeSyscalls: io0 && io1 ? io1.writeSyscalls - io0.writeSyscalls : null,
       bytesWritten: io0 && io1 ? io1.bytesWritten - io0.bytesWritten : null,
     };

@@ -53,6 +53,8 @@ export interface RoomContext {
   /** Tuning of the navigation core (the destination's radius is added per session). */
   navigation: Partial<NavigationConfig>;
   now: () => number;
+  /** `durable` advanced and the navigator has not been told: the registry sends `navigation:durable` unless an answer tells it first. */
+  durableUntold(room: SessionRoom): void;
   /** The room's end is committed: nothing more is accepted for it (the registry drops it). */
   released(room: SessionRoom): void;
 }
@@ -79,6 +81,10 @@ export class SessionRoom {
   private acceptedSeqValue: number;
   /** Highest seq such that it and every earlier accepted seq are committed. */
   private durableSeqValue: number;
+  /** The highest durable seq the navigator was told (in an ack, an update, or `navigation:durable`). */
+  private durableToldSeq: number;
+  /** Since when the navigator has not been told the durable seq (epoch ms): the first advance no answer carried. */
+  durableAdvancedMs = 0;
   /** The latest update that moved the current fix (not late, not an outlier). */
   private last: NavigationUpdateDto | null = null;
   private lastDistanceEventM: number | null;
@@ -103,6 +109,7 @@ export class SessionRoom {
       this.state.addHeading({ headingDeg: lastPoint.headingDeg, reference: 'true', recordedAtMs: lastPoint.recordedAt.getTime() });
     }
     this.durableSeqValue = Math.max(record.durableSeq, lastPoint?.seq ?? -1);
+    this.durableToldSeq = this.durableSeqValue;
     this.acceptedSeqValue = this.durableSeqValue;
     this.lastDistanceEventM = lastPoint?.distanceM ?? null;
     this.touchedMs = ctx.now();
@@ -152,27 +159,49 @@ export class SessionRoom {
     return this.last ? { ...this.last, durableSeq: this.durableSeqValue } : null;
   }
 
+  /** Whether the navigator still has to be told the durable seq (no answer carried it since it advanced). */
+  get durableUntold(): boolean {
+    return this.durableSeqValue > this.durableToldSeq;
+  }
+
+  /** The durable seq as it goes into an answer to the navigator: from now on the navigator knows it. */
+  private toldDurableSeq(): number {
+    this.durableToldSeq = this.durableSeqValue;
+    return this.durableSeqValue;
+  }
+
+  /** `navigation:durable` now (the registry calls it when no answer carried the seq in time). */
+  tellDurable(): void {
+    if (!this.durableUntold) return;
+    this.ctx.broadcast.durable(this.id, this.toldDurableSeq());
+  }
+
   /** The answer to `session:resume`. */
   resumed() {
     return {
       session: sessionDto(this.recordValue),
       destination: destinationDto(this.destination),
       lastSeq: this.acceptedSeqValue,
-      durableSeq: this.durableSeqValue,
+      durableSeq: this.toldDurableSeq(),
       last: this.current(),
     };
   }
 
-  /** The writer committed this session's points up to `seq`: tell the navigator when that is news. */
+  /**
+   * The writer committed this session's points up to `seq`. Every answer and update carries
+   * `durableSeq`, so the navigator learns it from the next one; `navigation:durable` is sent only
+   * when none has carried it within the registry's DURABLE_EVENT_MS (0: at once, as protocol v1).
+   */
   durable(seq: number): void {
     if (seq <= this.durableSeqValue) return;
+    if (!this.durableUntold) this.durableAdvancedMs = this.ctx.now();
     this.durableSeqValue = seq;
-    this.ctx.broadcast.durable(this.id, seq);
+    this.ctx.durableUntold(this);
   }
 
   /** `position`: one fix. */
   fix(input: PositionInput): PositionAck {
-    if (input.seq <= this.acceptedSeqValue) return { duplicate: true, durableSeq: this.durableSeqValue };
+    if (input.seq <= this.acceptedSeqValue) return { duplicate: true, durableSeq: this.toldDurableSeq() };
     if (this.ctx.writer.capacity() < 1) throw unavailable();
     const applied = this.apply(input);
     if (!this.ctx.writer.write([applied.point], applied.events)) throw unavailable();
@@ -200,7 +229,7 @@ export class SessionRoom {
     if (!this.ctx.writer.write(points, events)) throw unavailable();
     const last = lastUpdate && this.toDto(lastUpdate);
     if (last) this.publish(last, arrivalUpdate && (arrivalUpdate === lastUpdate ? last : this.toDto(arrivalUpdate)));
-    return { accepted: fresh.length, duplicates: input.points.length - fresh.length, durableSeq: this.durableSeqValue, update: last };
+    return { accepted: fresh.length, duplicates: input.points.length - fresh.length, durableSeq: this.toldDurableSeq(), update: last };
   }
 
   /** `heading`: a compass sample; at most one analytics event per HEADING_EVENT_INTERVAL_MS. */
@@ -322,7 +351,7 @@ export class SessionRoom {
       etaSeconds: u.etaSeconds,
       traveled: u.traveledM,
       arrived: u.arrived,
-      durableSeq: this.durableSeqValue,
+      durableSeq: this.toldDurableSeq(), // every update also reaches the navigator (it is in the room)
       recordedAt: iso(u.recordedAtMs),
     };
     if (u.outlier) dto.outlier = true;

@@ -11,6 +11,14 @@ export const IDLE_EVICT_MS = 30 * 60_000;
 /** How often idle rooms are looked for, ms. */
 export const EVICT_SWEEP_MS = 60_000;
 
+/**
+ * How long a durable seq may wait for an answer to carry it before `navigation:durable` is sent,
+ * by default: every ack and update carries `durableSeq`, so a navigator that keeps sending learns
+ * it without an extra frame (one per navigator per flush, before), and one that stops is told
+ * within this long. 0: one `navigation:durable` per advance, as protocol v1.
+ */
+export const DEFAULT_DURABLE_EVENT_MS = 250;
+
 /** Who asks to observe: a user (JWT) or a share-token connection of one session. */
 export interface Viewer {
   userId: string | null;
@@ -28,15 +36,27 @@ export class SessionRooms {
   private readonly loading = new Map<string, Promise<SessionRoom>>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly ctx: RoomContext;
+  /** Rooms whose navigator may not know their durable seq yet. */
+  private readonly untold = new Set<SessionRoom>();
+  private readonly durableTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly repository: SessionRepository,
-    ctx: Omit<RoomContext, 'released'>,
+    ctx: Omit<RoomContext, 'released' | 'durableUntold'>,
+    private readonly durableEventMs = DEFAULT_DURABLE_EVENT_MS,
   ) {
-    this.ctx = { ...ctx, released: (room) => this.release(room) };
+    this.ctx = {
+      ...ctx,
+      released: (room) => this.release(room),
+      durableUntold: (room) => (durableEventMs === 0 ? room.tellDurable() : this.untold.add(room)),
+    };
     ctx.writer.onDurable((sessionId, seq) => this.rooms.get(sessionId)?.durable(seq));
     this.sweeper = setInterval(() => this.evictIdle(), EVICT_SWEEP_MS);
     this.sweeper.unref();
+    if (durableEventMs > 0) {
+      this.durableTimer = setInterval(() => this.tellDurable(), Math.max(10, durableEventMs / 2));
+      this.durableTimer.unref();
+    }
   }
 
   /** Sessions held in memory on this instance. */
@@ -51,6 +71,10 @@ export class SessionRooms {
 
   stop(): void {
     clearInterval(this.sweeper);
+    clearInterval(this.durableTimer);
+    // A last word to navigators still waiting for their durable seq (a graceful shutdown drained it).
+    for (const room of this.untold) room.tellDurable();
+    this.untold.clear();
   }
 
   /** `session:start`: a new session, stored at once, with its room. */
@@ -141,6 +165,18 @@ export class SessionRooms {
       this.loading.set(sessionId, pending);
     }
     return pending;
+  }
+
+  /** `navigation:durable` for the rooms whose durable seq no answer carried within durableEventMs. */
+  private tellDurable(): void {
+    const due = this.ctx.now() - this.durableEventMs;
+    for (const room of this.untold) {
+      if (!room.durableUntold) this.untold.delete(room);
+      else if (room.durableAdvancedMs <= due) {
+        room.tellDurable();
+        this.untold.delete(room);
+      }
+    }
   }
 
   /** A room whose end is committed: nothing more is accepted for it, so it leaves memory. */

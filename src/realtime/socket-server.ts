@@ -30,6 +30,8 @@ export interface RealtimeOptions {
   shareTokenTtlAfterEndMs: number;
   /** Tuning of the navigation core. */
   navigation?: Partial<NavigationConfig>;
+  /** How long a durable seq may wait for an answer to carry it before `navigation:durable` is sent (0: at every advance). */
+  durableEventMs?: number;
   /** A Socket.IO adapter constructor for multi-node (Redis Streams); in-memory when absent. */
   adapter?: (nsp: Namespace) => Adapter;
 }
@@ -106,7 +108,7 @@ export function attachRealtime(
     shareTokenTtlAfterEndMs: options.shareTokenTtlAfterEndMs,
     navigation: options.navigation ?? {},
     now: Date.now,
-  });
+  }, options.durableEventMs);
   const presence = new Presence(nsp, log);
   const flow = new FlowControl(deps.writer, transport, options.flow, hooks, log);
   const limiter = new ConnectionLimiter(options.maxConnectionsPerUser);

@@ -6,7 +6,8 @@ import { call, connect, tokenFor, type NavClient } from '../helpers/client.js';
 import { collect, ok, query, seededDestination, settle, startSession, waitFor, type SeededDestination } from './support.js';
 
 /** Points stay buffered until FLUSH_MAX_POINTS are queued (no timed flush within a test). */
-const ENV = { FLUSH_INTERVAL_MS: '60000', FLUSH_MAX_POINTS: '5' };
+/** DURABLE_EVENT_MS=0: one navigation:durable per advance, as protocol v1 (these tests count them). */
+const ENV = { FLUSH_INTERVAL_MS: '60000', FLUSH_MAX_POINTS: '5', DURABLE_EVENT_MS: '0' };
 
 let t: TestApp;
 let token: string;
