@@ -126,6 +126,21 @@ export class Metrics {
     });
   }
 
+  /**
+   * The per-event series, bound once per event label: every message counts and times itself, and
+   * binding (prom-client's `labels()`) spares the label hashing of each call on that hot path.
+   */
+  private readonly perEvent = new Map<string, { received: { inc(): void }; handled: { observe(v: number): void } }>();
+  private eventSeries(event: string) {
+    const label = eventLabel(event);
+    let series = this.perEvent.get(label);
+    if (!series) {
+      series = { received: this.eventsReceived.labels(label), handled: this.handlerDuration.labels(label) };
+      this.perEvent.set(label, series);
+    }
+    return series;
+  }
+
   /** Hooks for attachRealtime. */
   readonly realtimeHooks: RealtimeHooks = {
     connected: (kind) => {
@@ -133,9 +148,9 @@ export class Metrics {
       this.socketConnections.inc({ kind });
     },
     disconnected: (kind) => this.socketsConnected.dec({ kind }),
-    received: (event) => this.eventsReceived.inc({ event: eventLabel(event) }),
+    received: (event) => this.eventSeries(event).received.inc(),
     rejected: (event, code) => this.rejections.inc({ event: eventLabel(event), code }),
-    handled: (event, seconds) => this.handlerDuration.observe({ event: eventLabel(event) }, seconds),
+    handled: (event, seconds) => this.eventSeries(event).handled.observe(seconds),
     throttled: () => this.throttles.inc(),
     heldForStorage: () => this.storageHolds.inc(),
   };

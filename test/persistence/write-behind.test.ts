@@ -101,7 +101,7 @@ describe.each<WriteStrategy>(['bulk', 'unit-of-work'])('write strategy %s', (str
 
 describe('pgArray', () => {
   it('writes PostgreSQL array literals that round-trip through the server', async () => {
-    const values = ['plain', 'with "quotes"', 'back\\slash', '{braces},', '', null];
+    const values = ['plain', 'with "quotes"', 'back\\slash', '{braces},', '', null, 'NULL', 'null', 'two words', 'tab\there', '8d883913-e702-4a1a-b62c-d1f56cea2da2'];
     const [row] = await t.orm.em.getConnection().execute<{ v: (string | null)[] }[]>('select ?::text[] as v', [pgArray(values)]);
     expect(row!.v).toEqual(values);
     expect(pgArray([1, 2.5, null, -3e-7])).toBe('{1,2.5,NULL,-3e-7}');
