@@ -128,6 +128,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         burst: config.rateLimitBurst,
         pointsPerSec: config.rateLimitPointsPerSec,
         pointsBurst: config.rateLimitPointsBurst,
+        targetLoopDelayMs: config.overloadLoopDelayMs,
       },
       maxConnectionsPerUser: config.maxConnectionsPerUser,
       shareTokenTtlAfterEndMs: config.shareTokenTtlAfterEndSeconds * 1000,
@@ -137,7 +138,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     },
   );
   registerApi(http, { store: new OrmApiStore(orm), auth, log, onShareLinkRevoked: (id) => realtime.revokeShareLink(id) });
-  metrics.observe({ bufferedPoints: () => writer.bufferedPoints, activeRuntimes: () => realtime.sessions.size });
+  metrics.observe({
+    bufferedPoints: () => writer.bufferedPoints,
+    activeRuntimes: () => realtime.sessions.size,
+    admittedShare: () => realtime.flow.shedder.admittedShare,
+  });
 
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -64,6 +64,11 @@ export const envSchema = z.object({
    * within this many ms (every one carries it); 0 sends one per advance, as protocol v1.
    */
   DURABLE_EVENT_MS: int(0, 60_000).default(250),
+  /**
+   * Load shedding: the event-loop delay (ms) above which a share of the writing messages is
+   * answered UNAVAILABLE with retryAfterMs; 0 turns the loop watch off (storage pressure still sheds).
+   */
+  OVERLOAD_LOOP_DELAY_MS: int(0, 10_000).default(100),
   MAX_MESSAGE_BYTES: int(1_024, 64 * 1024 * 1024).default(1_000_000),
   /** Socket.IO connection state recovery window. */
   RECOVERY_WINDOW_MS: int(0, 3_600_000).default(30_000),
@@ -111,6 +116,7 @@ function toConfig(env: z.output<typeof envSchema>) {
     maxConnectionsPerUser: env.MAX_CONNECTIONS_PER_USER,
     headingSmoothing: env.HEADING_SMOOTHING,
     durableEventMs: env.DURABLE_EVENT_MS,
+    overloadLoopDelayMs: env.OVERLOAD_LOOP_DELAY_MS,
     maxMessageBytes: env.MAX_MESSAGE_BYTES,
     recoveryWindowMs: env.RECOVERY_WINDOW_MS,
     redisUrl: env.REDIS_URL,

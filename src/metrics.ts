@@ -16,6 +16,8 @@ export interface MetricsSources {
   bufferedPoints(): number;
   /** Sessions with in-memory navigation state. */
   activeRuntimes(): number;
+  /** The share of writing messages load shedding admits, (0, 1]. */
+  admittedShare(): number;
 }
 
 const KNOWN_EVENTS = new Set<string>(INBOUND_EVENTS);
@@ -57,9 +59,9 @@ export class Metrics {
     help: 'Times a socket over its rate limit stopped being read until it could be served again',
     registers: [this.registry],
   });
-  private readonly storageHolds = new Counter({
-    name: 'arway_socket_storage_holds_total',
-    help: 'Times a socket sending points stopped being read until the write-behind queue caught up (backpressure)',
+  private readonly shed = new Counter({
+    name: 'arway_overload_shed_total',
+    help: 'Writing messages (positions, batches, headings) answered UNAVAILABLE because the server was overloaded or storage behind (load shedding)',
     registers: [this.registry],
   });
   private readonly handlerDuration = new Histogram({
@@ -116,6 +118,14 @@ export class Metrics {
         lag.set(points > 0 ? Math.max(0, (Date.now() - this.lastCommitMs) / 1000) : 0);
       },
     });
+    const admitted: Gauge = new Gauge({
+      name: 'arway_overload_admitted_ratio',
+      help: 'Share of writing messages taken on by load shedding (1: no overload)',
+      registers: [this.registry],
+      collect: () => {
+        admitted.set(this.sources?.admittedShare() ?? 1);
+      },
+    });
     const runtimes: Gauge = new Gauge({
       name: 'arway_active_session_runtimes',
       help: 'Sessions with in-memory navigation state on this instance',
@@ -152,7 +162,7 @@ export class Metrics {
     rejected: (event, code) => this.rejections.inc({ event: eventLabel(event), code }),
     handled: (event, seconds) => this.eventSeries(event).handled.observe(seconds),
     throttled: () => this.throttles.inc(),
-    heldForStorage: () => this.storageHolds.inc(),
+    shed: () => this.shed.inc(),
   };
 
   /** Listener for the write-behind buffer's onFlush. */

@@ -42,6 +42,7 @@ describe('loadConfig', () => {
       rateLimitPointsBurst: 5_000,
       headingSmoothing: 0,
       durableEventMs: 250,
+      overloadLoopDelayMs: 100,
       maxMessageBytes: 1_000_000,
       recoveryWindowMs: 30_000,
       redisUrl: undefined,

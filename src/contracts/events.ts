@@ -30,7 +30,7 @@ export interface WireError {
   code: ErrorCode;
   message: string;
   issues?: WireIssue[];
-  /** Extension: for RATE_LIMITED, how long to wait before retrying (the same message), ms. */
+  /** Extension: for RATE_LIMITED and load-shed UNAVAILABLE, how long to wait before retrying (the same message), ms. */
   retryAfterMs?: number;
 }
 

@@ -36,7 +36,7 @@ export const wireErrorSchema = z.object({
   code: errorCodeSchema,
   message: z.string(),
   issues: z.array(wireIssueSchema).optional().describe('zod issues, for VALIDATION_FAILED'),
-  retryAfterMs: z.number().int().min(0).optional().describe('for RATE_LIMITED: wait at least this long before retrying, ms'),
+  retryAfterMs: z.number().int().min(0).optional().describe('for RATE_LIMITED and load-shed UNAVAILABLE: wait at least this long before retrying, ms'),
 }).meta({ id: 'WireError' });
 
 export const sessionDtoSchema = z.object({

@@ -38,9 +38,9 @@ function canonicalIds(data: Record<string, unknown>): void {
 
 /**
  * Binds a socket's events to the handler table, through one pipeline: credentials still valid →
- * message rate → not shutting down → one payload → points budget → zod validation → handler →
- * error mapping → the acknowledgement (or `navigation:error` when the client sent none) → storage
- * backpressure. Nothing a client sends makes a handler throw out of it.
+ * message rate → not shutting down → load shedding → one payload → points budget → zod validation
+ * → handler → error mapping → the acknowledgement (or `navigation:error` when the client sent
+ * none). Nothing a client sends makes a handler throw out of it.
  */
 export function bindEvents(socket: NavSocket, deps: DispatchDeps): void {
   const { hooks, flow } = deps;
@@ -49,6 +49,8 @@ export function bindEvents(socket: NavSocket, deps: DispatchDeps): void {
     const refused = deps.credentials.refusal(socket) ?? flow.admit();
     if (refused) return refused;
     if (deps.isShuttingDown()) return fail('UNAVAILABLE', 'server is shutting down: reconnect and resume');
+    const shed = flow.admitLoad(event);
+    if (shed) return shed;
     if (args.length !== 1) return invalid(`expected one payload argument, got ${args.length}`);
     const overBudget = flow.admitPoints(event, args[0]);
     if (overBudget) return overBudget;
@@ -75,7 +77,6 @@ export function bindEvents(socket: NavSocket, deps: DispatchDeps): void {
       if (!result.ok) hooks.rejected?.(event, result.error.code);
       if (ack) ack(result);
       else if (!result.ok) socket.emit('navigation:error', result.error);
-      flow.handled(event);
       hooks.handled?.(event, (performance.now() - started) / 1000);
     });
   }

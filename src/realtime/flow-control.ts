@@ -1,6 +1,7 @@
 import { MAX_BATCH_POINTS, type Fail } from '../contracts/index.js';
 import type { Logger } from '../logger.js';
 import { fail } from './errors.js';
+import { LoadShedder } from './load-shedding.js';
 import type { TrackWriter } from './ports.js';
 import { TokenBucket } from './rate-limit.js';
 import type { NavSocket } from './rooms.js';
@@ -15,13 +16,7 @@ export const FLOOD_BURSTS = 4;
 /** The longest a throttled websocket stays unread (far below the heartbeat's 20 s ping timeout). */
 export const MAX_THROTTLE_MS = 5_000;
 
-/**
- * The longest a socket is held back for storage before it is read again (and held again if storage
- * is still behind): keeps heartbeats and `session:end` moving on a slow database.
- */
-export const MAX_STORAGE_HOLD_MS = 5_000;
-
-/** Events that queue points or analytics: their senders are held back while storage is behind. */
+/** Events that queue points or analytics: the ones shed under overload. */
 const WRITING_EVENTS: ReadonlySet<string> = new Set(['position', 'position:batch', 'heading']);
 
 export interface FlowOptions {
@@ -31,14 +26,16 @@ export interface FlowOptions {
   /** Per-socket points budget: a position costs 1, a batch of n points n (no budget when absent). */
   pointsPerSec?: number;
   pointsBurst?: number;
+  /** The event-loop delay load shedding aims to stay under, ms (see load-shedding.ts). */
+  targetLoopDelayMs?: number;
 }
 
 /** Hooks for metrics. */
 export interface FlowHooks {
   /** A socket over its rate limit stopped being read for a while. */
   throttled?(): void;
-  /** A socket sending points stopped being read until storage catches up (backpressure). */
-  heldForStorage?(): void;
+  /** A writing message was refused because the server is overloaded (load shedding). */
+  shed?(): void;
 }
 
 /**
@@ -54,39 +51,32 @@ export function pointCost(event: string, payload: unknown): number {
 }
 
 /**
- * Stops reading one socket for one or more reasons (its rate limit, storage backpressure); reading
- * resumes when no reason is left. What the client sends meanwhile waits in TCP buffers.
+ * Stops reading one socket (its rate limit); reading resumes on release. What the client sends
+ * meanwhile waits in TCP buffers.
  */
 class ReadGate {
   private paused: PausableTransport | null = null;
-  private readonly reasons = new Set<'rate' | 'storage'>();
 
   constructor(
     private readonly socket: NavSocket,
     private readonly transport: TransportControl,
   ) {}
 
-  has(reason: 'rate' | 'storage'): boolean {
-    return this.reasons.has(reason);
+  get held(): boolean {
+    return this.paused !== null;
   }
 
   /** False when the transport cannot be paused (HTTP long-polling). */
-  hold(reason: 'rate' | 'storage'): boolean {
-    if (this.reasons.has(reason)) return true;
-    const ws = this.paused ?? this.transport.websocketOf(this.socket);
+  hold(): boolean {
+    if (this.paused) return true;
+    const ws = this.transport.websocketOf(this.socket);
     if (!ws) return false;
-    if (!this.paused) ws.pause();
+    ws.pause();
     this.paused = ws;
-    this.reasons.add(reason);
     return true;
   }
 
-  release(reason: 'rate' | 'storage'): void {
-    if (this.reasons.delete(reason) && this.reasons.size === 0) this.releaseAll();
-  }
-
-  releaseAll(): void {
-    this.reasons.clear();
+  release(): void {
     this.paused?.resume();
     this.paused = null;
   }
@@ -95,49 +85,30 @@ class ReadGate {
 /**
  * Flow control, one policy in one place: per-socket message rate and points budget (a refused
  * message is answered RATE_LIMITED with retryAfterMs, and on a websocket the server stops reading
- * the socket until it could be served again: TCP backpressure, no disconnect), and storage
- * backpressure (while the writer is `behind`, sockets that send points are not read until it is
- * `normal` again, at most MAX_STORAGE_HOLD_MS at a time).
+ * the socket until it could be served again: TCP backpressure, no disconnect), and load shedding
+ * for the whole server (under overload, or while storage is behind, a share of the writing
+ * messages is answered UNAVAILABLE with retryAfterMs at once: see load-shedding.ts).
  */
 export class FlowControl {
-  private readonly storageHeld = new Set<ReadGate>();
-  private storageTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly shedder: LoadShedder;
 
   constructor(
-    private readonly writer: TrackWriter,
+    writer: TrackWriter,
     private readonly transport: TransportControl,
     private readonly options: FlowOptions,
     private readonly hooks: FlowHooks,
     private readonly log: Logger,
   ) {
-    writer.onPressure((pressure) => {
-      if (pressure === 'normal') this.releaseStorage();
-    });
+    this.shedder = new LoadShedder(() => writer.pressure(), { targetLoopDelayMs: options.targetLoopDelayMs });
   }
 
   /** The flow state of a new socket. */
   attach(socket: NavSocket): SocketFlow {
-    return new SocketFlow(socket, this, this.transport, this.options, this.hooks, this.log);
+    return new SocketFlow(socket, this.shedder, this.transport, this.options, this.hooks, this.log);
   }
 
-  /** @internal Storage is behind: stop reading the gate's socket until it is not. */
-  holdForStorage(gate: ReadGate): void {
-    if (this.writer.pressure() !== 'behind' || gate.has('storage') || !gate.hold('storage')) return;
-    this.storageHeld.add(gate);
-    this.hooks.heldForStorage?.();
-    this.storageTimer ??= setTimeout(() => this.releaseStorage(), MAX_STORAGE_HOLD_MS);
-  }
-
-  /** @internal */
-  forget(gate: ReadGate): void {
-    this.storageHeld.delete(gate);
-  }
-
-  private releaseStorage(): void {
-    clearTimeout(this.storageTimer);
-    this.storageTimer = undefined;
-    for (const gate of this.storageHeld) gate.release('storage');
-    this.storageHeld.clear();
+  stop(): void {
+    this.shedder.stop();
   }
 }
 
@@ -153,7 +124,7 @@ export class SocketFlow {
 
   constructor(
     private readonly socket: NavSocket,
-    private readonly control: FlowControl,
+    private readonly shedder: LoadShedder,
     private readonly transport: TransportControl,
     private readonly options: FlowOptions,
     private readonly hooks: FlowHooks,
@@ -188,6 +159,15 @@ export class SocketFlow {
     return fail('RATE_LIMITED', 'too many messages: slow down', { retryAfterMs: this.bucket.msUntil(now) });
   }
 
+  /** Load shedding: null when the message is taken on; UNAVAILABLE with retryAfterMs when the server sheds it. */
+  admitLoad(event: string): Fail | null {
+    if (!WRITING_EVENTS.has(event)) return null;
+    const decision = this.shedder.admit();
+    if (decision.admitted) return null;
+    this.hooks.shed?.();
+    return fail('UNAVAILABLE', 'the server is overloaded: keep the data and retry after retryAfterMs', { retryAfterMs: decision.retryAfterMs });
+  }
+
   /**
    * The points budget, before validation: a message that does not fit is refused, and the socket
    * is not read until it would fit (a batch flood then waits in TCP instead of being parsed). A
@@ -214,26 +194,20 @@ export class SocketFlow {
     if (cost > 0) this.points!.take(Date.now(), cost);
   }
 
-  /** After a message was answered: a socket that sends points is held while storage is behind. */
-  handled(event: string): void {
-    if (WRITING_EVENTS.has(event)) this.control.holdForStorage(this.gate);
-  }
-
   dispose(): void {
     clearTimeout(this.throttleTimer);
-    this.control.forget(this.gate);
-    this.gate.releaseAll(); // a paused socket could not read the peer's close frame
+    this.gate.release(); // a paused socket could not read the peer's close frame
   }
 
   /** Stops reading the socket for `ms` (at most MAX_THROTTLE_MS); false when it cannot be paused. */
   private throttle(ms: number): boolean {
-    if (!this.gate.has('rate') && !this.gate.hold('rate')) return false;
+    if (!this.gate.held && !this.gate.hold()) return false;
     if (!this.throttleTimer) {
       this.hooks.throttled?.();
       this.transport.deliverOnePerTurn(this.socket);
       this.throttleTimer = setTimeout(() => {
         this.throttleTimer = undefined;
-        this.gate.release('rate');
+        this.gate.release();
       }, Math.min(MAX_THROTTLE_MS, Math.ceil(ms)));
     }
     return true;

@@ -49,6 +49,8 @@ export interface Realtime {
   readonly sessions: SessionRooms;
   /** Access to the sockets' websockets (flow control's; tests read a socket's delivery mode). */
   readonly transport: TransportControl;
+  /** Flow control (its load shedder's admitted share is a metric). */
+  readonly flow: FlowControl;
   /** Stops taking messages (answers UNAVAILABLE) and tells clients to reconnect elsewhere. */
   beginShutdown(): void;
   /**
@@ -142,6 +144,7 @@ export function attachRealtime(
     nsp,
     sessions,
     transport,
+    flow,
     beginShutdown() {
       shuttingDown = true;
       nsp.local.emit('server:shutdown', { reconnectAfterMs: 1_000 });
@@ -149,12 +152,14 @@ export function attachRealtime(
     revokeShareLink: (sessionId) => credentials.revokeShareLink(sessionId),
     async disconnectAll(graceMs) {
       sessions.stop();
+      flow.stop();
       nsp.local.disconnectSockets(true);
       const deadline = Date.now() + graceMs;
       while (io.engine.clientsCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     },
     async close() {
       sessions.stop();
+      flow.stop();
       nsp.local.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
     },
