@@ -63,6 +63,8 @@ interface Phase {
   ack: Histogram;
   headingAck: Histogram;
   observer: Histogram;
+  /** Time to any answer of every message (ok or error). */
+  answer: Histogram;
   timeline: number[];
   frames: FrameCounts;
 }
@@ -152,6 +154,7 @@ function sendPosition(nav: Nav, ph: Phase): void {
     (answer: Answer) => {
       const now = performance.now();
       nav.inFlight--;
+      if (sentAt >= ph.measureFrom) ph.answer.record(now - sentAt);
       if (answer.ok) {
         if (answer.duplicate) ph.duplicates++;
         else {
@@ -180,6 +183,7 @@ function sendHeading(nav: Nav, ph: Phase): void {
   nav.socket.emit('heading', { sessionId: nav.sessionId, heading, accuracy: 10, recordedAt: Date.now() }, (answer: Answer) => {
     const now = performance.now();
     nav.inFlight--;
+    if (sentAt >= ph.measureFrom) ph.answer.record(now - sentAt);
     if (answer.ok) {
       ph.headingsAcked++;
       if (sentAt >= ph.measureFrom) ph.headingAck.record(now - sentAt);
@@ -222,6 +226,7 @@ async function runPhase(cmd: PhaseCommand): Promise<PhaseStats> {
     ack: new Histogram(),
     headingAck: new Histogram(),
     observer: new Histogram(),
+    answer: new Histogram(),
     timeline: [],
     frames: emptyFrameCounts(),
   };
@@ -279,6 +284,7 @@ async function runPhase(cmd: PhaseCommand): Promise<PhaseStats> {
     name: cmd.name,
     mode: cmd.mode,
     windowSeconds: (cmd.durationMs - cmd.warmupMs) / 1000,
+    durationSeconds: cmd.durationMs / 1000,
     positionsSent: ph.positionsSent,
     positionsAcked: ph.positionsAcked,
     positionsAckedInWindow: ph.positionsAckedInWindow,
@@ -292,6 +298,7 @@ async function runPhase(cmd: PhaseCommand): Promise<PhaseStats> {
     ack: ph.ack.toJSON(),
     headingAck: ph.headingAck.toJSON(),
     observer: ph.observer.toJSON(),
+    answer: ph.answer.toJSON(),
     observerUpdates: ph.observerUpdates,
     timeline: Array.from(ph.timeline, (n) => n ?? 0),
     loaderCpuPct: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,

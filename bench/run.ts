@@ -14,6 +14,10 @@
  * Flags: --navigators N --observers M --rate R (0 = closed loop only) --duration S (per phase)
  *        --window W --heading-every K --loaders L --no-max --quick --idle K --json FILE --cpu-prof
  *        --only baseline|server --baseline-recovery --timeout S
+ *        --capacity F1,F2 (after the closed loop, open-loop phases for the server at these fractions of
+ *          its measured max; default 0.5,2: latency at half its capacity, and graceful overload at twice it;
+ *          `none` skips them)
+ *        --repeat N (N whole runs, then the medians of the key figures and how often each target was met)
  *        --server-dir DIR (benchmark the server of another checkout, e.g. a worktree with an optimisation: A/B)
  * Every child is killed at the end, on Ctrl-C and on errors; all traffic stays on 127.0.0.1.
  */
@@ -30,7 +34,7 @@ import { runLoad } from './lib/load-run.js';
 import { RESULTS_DIR } from './lib/paths.js';
 import { cleanup, runMain, tempDir } from './lib/processes.js';
 import { latencyChart, printIdle, printReport } from './lib/report.js';
-import { buildReport, idleTargets, machine, writeResults } from './lib/results.js';
+import { buildReport, idleTargets, machine, summarizeRuns, writeResults } from './lib/results.js';
 import { SERVER_ENV } from './lib/targets.js';
 
 async function main(): Promise<void> {
@@ -41,8 +45,9 @@ async function main(): Promise<void> {
   await mkdir(runDir, { recursive: true });
   const tmp = await tempDir('arway-bench-');
 
-  const phasesPerTarget = (o.rate > 0 ? 1 : 0) + (o.max ? 1 : 0);
-  const budgetS = o.timeoutS || (o.idle > 0 ? 600 : 2 * phasesPerTarget * (o.durationS + 20) + 240 + o.navigators * (1 + o.observers) * 0.01);
+  const phasesPerTarget = (o.rate > 0 ? 1 : 0) + (o.max ? 1 : 0) + o.capacityPhases.length / 2;
+  const budgetS =
+    o.timeoutS || (o.idle > 0 ? 600 : o.repeat * (2 * phasesPerTarget * (o.durationS + 20) + 240 + o.navigators * (1 + o.observers) * 0.01));
   const watchdog = setTimeout(() => {
     console.error(`\nthe benchmark exceeded its time budget of ${Math.round(budgetS)} s: stopping (raise it with --timeout S)`);
     void cleanup().finally(() => process.exit(124));
@@ -80,12 +85,22 @@ async function main(): Promise<void> {
     printIdle(o, idle, targets);
     if (targets) report.targets = targets;
   } else {
-    const { baseline, server } = await runLoad(o, runDir, tmp);
-    profileWindows.baseline = baseline?.profileWindows ?? [];
-    profileWindows.server = server?.profileWindows ?? [];
-    Object.assign(report, buildReport(o, baseline, server));
-    printReport(o, baseline, server, report);
-    await writeFile(join(runDir, 'latency.svg'), latencyChart(o, stamp, baseline, server));
+    const runs: Record<string, unknown>[] = [];
+    for (let i = 1; i <= o.repeat; i++) {
+      if (o.repeat > 1) console.log(`\n━━ run ${i} of ${o.repeat} ━━`);
+      const { baseline, server } = await runLoad(o, runDir, tmp);
+      profileWindows.baseline = baseline?.profileWindows ?? [];
+      profileWindows.server = server?.profileWindows ?? [];
+      const run = buildReport(o, baseline, server);
+      printReport(o, baseline, server, run);
+      runs.push(run);
+      if (i === o.repeat) await writeFile(join(runDir, 'latency.svg'), latencyChart(o, stamp, baseline, server));
+    }
+    Object.assign(report, runs.at(-1));
+    if (o.repeat > 1) {
+      report.runs = runs;
+      report.summary = summarizeRuns(runs);
+    }
   }
 
   if (o.cpuProf) report.profiles = await summarizeProfiles(runDir, profileWindows);

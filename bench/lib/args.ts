@@ -21,7 +21,14 @@ export interface Options {
   timeoutS: number;
   quick: boolean;
   serverDir: string;
+  /** After the closed loop, open-loop phases for the server at these fractions of its measured max (e.g. 0.5 and 2). */
+  capacityPhases: number[];
+  /** Runs of the whole benchmark; with more than one, a summary of the medians. */
+  repeat: number;
 }
+
+/** The name of the open-loop phase at `fraction` of the measured max: `0.5×max`, `2×max`. */
+export const capacityPhaseName = (fraction: number) => `${fraction}×max`;
 
 /** The options of `npm run bench -- …`; `--help` prints the header comment of `helpFile` (bench/run.ts) and exits. */
 export function parseArgs(argv: string[], helpFile: string): Options {
@@ -43,6 +50,8 @@ export function parseArgs(argv: string[], helpFile: string): Options {
     timeoutS: 0,
     quick: false,
     serverDir: ROOT,
+    capacityPhases: [0.5, 2],
+    repeat: 1,
   };
   const set = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -81,6 +90,16 @@ export function parseArgs(argv: string[], helpFile: string): Options {
       case '--baseline-recovery': o.baselineRecovery = true; break;
       case '--timeout': o.timeoutS = num(10); break;
       case '--quick': o.quick = true; break;
+      case '--capacity': {
+        const v = value();
+        o.capacityPhases = v === 'none' ? [] : v.split(',').map((x) => {
+          const f = Number(x);
+          if (!Number.isFinite(f) || f <= 0) throw new Error('--capacity must be "none" or fractions of the max, e.g. 0.5,2');
+          return f;
+        });
+        break;
+      }
+      case '--repeat': o.repeat = Math.floor(num(1)); break;
       case '--server-dir': {
         o.serverDir = resolve(value());
         if (!existsSync(join(o.serverDir, 'src/server.ts'))) throw new Error(`--server-dir: no src/server.ts in ${o.serverDir}`);
@@ -104,6 +123,7 @@ export function parseArgs(argv: string[], helpFile: string): Options {
   if (o.warmupS < 0) o.warmupS = Math.min(3, o.durationS / 4);
   if (o.warmupS >= o.durationS) throw new Error('--warmup must be shorter than --duration');
   if (o.rate === 0) o.max = true;
+  if (!o.max || o.only === 'baseline') o.capacityPhases = [];
   o.loaders = Math.max(1, Math.min(o.loaders, o.idle > 0 ? 8 : o.navigators));
   return o;
 }

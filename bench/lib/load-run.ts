@@ -3,7 +3,7 @@
  * meanwhile) under the same load from the load-generator children, phase by phase.
  */
 import { BASELINE_DESTINATION } from './baseline-destination.js';
-import type { Options } from './args.js';
+import { capacityPhaseName, type Options } from './args.js';
 import { createUsers, prepareDatabase, seededDestination, verifyPersistence, type Database, type Persistence } from './database.js';
 import { Histogram } from './histogram.js';
 import { mergePhaseStats, type PhaseStats } from './loader-protocol.js';
@@ -114,15 +114,23 @@ async function loadTarget(
     if (navigators === 0) throw new Error(`no navigator could start a session on the ${target.kind}`);
 
     await beforePhases?.();
-    const plan: { name: string; mode: 'rate' | 'closed' }[] = [];
+    const plan: { name: string; mode: 'rate' | 'closed'; rate?: number; fraction?: number }[] = [];
     if (o.rate > 0) plan.push({ name: 'sustained', mode: 'rate' });
     if (o.max) plan.push({ name: 'max', mode: 'closed' });
+    // The server only: open loop at fractions of the max it just measured (its capacity), e.g. half
+    // of it (latency at a comfortable load) and twice it (graceful overload).
+    if (target.kind === 'server') for (const fraction of o.capacityPhases) plan.push({ name: capacityPhaseName(fraction), mode: 'rate', fraction });
     const phases: PhaseSummary[] = [];
     const phaseStats: PhaseStats[] = [];
     const pid = target.child.pid!;
     const drains: { beforePhase: string; seconds: number; pendingPoints: number }[] = [];
     const profileWindows: [number, number][] = [];
     for (const step of plan) {
+      if (step.fraction !== undefined) {
+        const max = phases.find((p) => p.name === 'max');
+        if (!max) continue;
+        step.rate = (step.fraction * max.positionsPerSec) / navigators;
+      }
       if (target.kind === 'server' && step !== plan[0]) {
         // Each phase starts with the write-behind backlog of the previous one committed.
         const t0 = performance.now();
@@ -148,7 +156,7 @@ async function loadTarget(
               cmd: 'phase',
               name: step.name,
               mode: step.mode,
-              rate: o.rate,
+              rate: step.rate ?? o.rate,
               window: o.window,
               durationMs: o.durationS * 1000,
               warmupMs: o.warmupS * 1000,
@@ -170,7 +178,7 @@ async function loadTarget(
       const pgCpuPct = await pgCpu();
       const merged = mergePhaseStats(results.map((r) => r.stats));
       const summary = summarizePhase(merged, {
-        offeredPerSec: step.mode === 'rate' ? navigators * o.rate : null,
+        offeredPerSec: step.mode === 'rate' ? Math.round(navigators * (step.rate ?? o.rate)) : null,
         serverCpuPct,
         pgCpuPct,
         serverRssMB: procMemMB(pid).rss,

@@ -72,6 +72,8 @@ export interface PhaseStats {
   mode: 'rate' | 'closed';
   /** Length of the measured window, s (duration − warm-up). */
   windowSeconds: number;
+  /** Length of the whole phase, s. */
+  durationSeconds: number;
   positionsSent: number;
   positionsAcked: number;
   /** Positions acknowledged inside the measured window (the throughput numerator). */
@@ -89,6 +91,8 @@ export interface PhaseStats {
   ack: SerializedHistogram;
   headingAck: SerializedHistogram;
   observer: SerializedHistogram;
+  /** Time to any answer (ok or error), every message of the phase: bounded latency under overload. */
+  answer: SerializedHistogram;
   /** Observer updates whose seq was not seen before by that observer (one per position at most). */
   observerUpdates: number;
   /** Acks per second of the phase (whole phase, warm-up included). */
@@ -128,6 +132,7 @@ export function mergePhaseStats(parts: PhaseStats[]): PhaseStats {
   const ack = new Histogram();
   const headingAck = new Histogram();
   const observer = new Histogram();
+  const answer = new Histogram();
   const errors: Record<string, number> = {};
   const timeline: number[] = [];
   let loaderCpuPct = 0;
@@ -160,6 +165,7 @@ export function mergePhaseStats(parts: PhaseStats[]): PhaseStats {
     ack.merge(p.ack);
     headingAck.merge(p.headingAck);
     observer.merge(p.observer);
+    answer.merge(p.answer);
     for (const [code, n] of Object.entries(p.errors)) errors[code] = (errors[code] ?? 0) + n;
     p.timeline.forEach((n, i) => (timeline[i] = (timeline[i] ?? 0) + n));
     loaderCpuPct += p.loaderCpuPct;
@@ -173,6 +179,7 @@ export function mergePhaseStats(parts: PhaseStats[]): PhaseStats {
     ack: ack.toJSON(),
     headingAck: headingAck.toJSON(),
     observer: observer.toJSON(),
+    answer: answer.toJSON(),
     loaderCpuPct,
     loaderEventLoopP99Ms,
     frames,

@@ -2,7 +2,7 @@
  * Presentation of a `npm run bench` run: the one text table (a column per target and phase, a footer
  * of single values and targets), the idle table, and the small SVG latency chart.
  */
-import type { Options } from './args.js';
+import { capacityPhaseName, type Options } from './args.js';
 import { Histogram } from './histogram.js';
 import type { IdleResult } from './idle-run.js';
 import type { PhaseStats } from './loader-protocol.js';
@@ -23,6 +23,11 @@ export interface PhaseSummary {
   observerP50Ms: number;
   observerP99Ms: number;
   observerUpdates: number;
+  /** Time to any answer (ok or error) of the messages sent in the measured window. */
+  answerP99Ms: number;
+  answerMaxMs: number;
+  /** Whole seconds of the measured window without a single acknowledged position (stop-and-go). */
+  zeroAckSeconds: number;
   /** Ack → `navigation:durable` covering it, at the navigator (real server only). */
   durableP50Ms: number | null;
   durableP99Ms: number | null;
@@ -103,6 +108,12 @@ export function summarizePhase(
   const ack = Histogram.from(stats.ack);
   const obs = Histogram.from(stats.observer);
   const headingAck = Histogram.from(stats.headingAck);
+  const answer = Histogram.from(stats.answer);
+  // The measured window's whole seconds (the timeline counts from the phase's start, warm-up included).
+  const firstSecond = Math.ceil(stats.durationSeconds - stats.windowSeconds);
+  const lastSecond = Math.floor(stats.durationSeconds) - 1;
+  let zeroAckSeconds = 0;
+  for (let sec = firstSecond; sec <= lastSecond; sec++) if (!(stats.timeline[sec] ?? 0)) zeroAckSeconds++;
   return {
     name: stats.name,
     mode: stats.mode,
@@ -117,6 +128,9 @@ export function summarizePhase(
     observerP50Ms: r2(obs.percentile(50)),
     observerP99Ms: r2(obs.percentile(99)),
     observerUpdates: stats.observerUpdates,
+    answerP99Ms: r2(answer.percentile(99)),
+    answerMaxMs: r2(answer.max),
+    zeroAckSeconds,
     durableP50Ms: null,
     durableP99Ms: null,
     flush: null,
@@ -164,6 +178,7 @@ export function formatTable(columns: Column[], footer: [string, string][]): stri
     ['headings/s acked', (p) => fmt(p.headingsPerSec, 0)],
     ['ack p50 / p95 / p99 ms', (p) => `${fmt(p.ackP50Ms, 2)} / ${fmt(p.ackP95Ms, 2)} / ${fmt(p.ackP99Ms, 2)}`],
     ['ack max ms', (p) => fmt(p.ackMaxMs, 1)],
+    ['any answer p99 / max ms; seconds without an ack', (p) => `${fmt(p.answerP99Ms, 1)} / ${fmt(p.answerMaxMs, 1)}; ${p.zeroAckSeconds}`],
     ['emit→observer p50 / p99 ms', (p) => `${fmt(p.observerP50Ms, 2)} / ${fmt(p.observerP99Ms, 2)}`],
     ['durable lag p50 / p99 ms', (p) => (p.durableP99Ms === null ? 'n/a' : `${fmt(p.durableP50Ms, 1)} / ${fmt(p.durableP99Ms, 1)}`)],
     ['flushes/s, mean points, mean ms', (p) => (p.flush ? `${fmt(p.flush.perSec, 1)}, ${p.flush.meanBatchPoints}, ${fmt(p.flush.meanMs, 1)}` : 'n/a')],
@@ -233,7 +248,7 @@ export function latencySvg(series: { label: string; points: [number, number][] }
 /** Prints the table of a load run (`report`: the results of buildReport, for the ratio and the targets). */
 export function printReport(o: Options, baseline: TargetResult | null, server: TargetResult | null, report: Record<string, unknown>): void {
   const columns: Column[] = [];
-  for (const name of ['sustained', 'max']) {
+  for (const name of ['sustained', 'max', ...o.capacityPhases.map(capacityPhaseName)]) {
     if (baseline) {
       const p = baseline.phases.find((x) => x.name === name);
       if (p) columns.push({ title: `baseline ${name}`, phase: p });
