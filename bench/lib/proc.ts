@@ -87,6 +87,17 @@ export function procIo(pid: number): ProcIo | null {
   }
 }
 
+/** CPU time (user + system) of a process's main thread so far (task `pid` itself), in clock ticks, or null. */
+function mainThreadTicks(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(rest[11]) + Number(rest[12]);
+  } catch {
+    return null;
+  }
+}
+
 /** System (kernel) CPU time of a process so far, in clock ticks, or null. */
 function procSystemTicks(pid: number): number | null {
   try {
@@ -98,19 +109,29 @@ function procSystemTicks(pid: number): number | null {
 }
 
 /**
- * What a process spent over an interval: CPU seconds (and of them in the kernel: syscalls, the
- * loopback TCP stack), write syscalls, bytes written. Call the returned function at the end.
+ * What a process spent over an interval: CPU seconds (of them on the main thread — the rest is V8's
+ * GC and compiler threads — and in the kernel: syscalls, the loopback TCP stack), write syscalls,
+ * bytes written. Call the returned function at the end.
  */
 export function costMeter(pid: number) {
   const t0 = procTicks(pid);
+  const m0 = mainThreadTicks(pid);
   const s0 = procSystemTicks(pid);
   const io0 = procIo(pid);
-  return (): { cpuSeconds: number | null; systemSeconds: number | null; writeSyscalls: number | null; bytesWritten: number | null } => {
+  return (): {
+    cpuSeconds: number | null;
+    mainThreadSeconds: number | null;
+    systemSeconds: number | null;
+    writeSyscalls: number | null;
+    bytesWritten: number | null;
+  } => {
     const t1 = procTicks(pid);
+    const m1 = mainThreadTicks(pid);
     const s1 = procSystemTicks(pid);
     const io1 = procIo(pid);
     return {
       cpuSeconds: t0 === null || t1 === null ? null : (t1 - t0) / CLK_TCK,
+      mainThreadSeconds: m0 === null || m1 === null ? null : (m1 - m0) / CLK_TCK,
       systemSeconds: s0 === null || s1 === null ? null : (s1 - s0) / CLK_TCK,
       writeSyscalls: io0 && io1 ? io1.writeSyscalls - io0.writeSyscalls : null,
       bytesWritten: io0 && io1 ? io1.bytesWritten - io0.bytesWritten : null,

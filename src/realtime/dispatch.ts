@@ -23,6 +23,8 @@ export interface DispatchDeps {
   isShuttingDown(): boolean;
 }
 
+const succeeded = (fields: object): Ack<object> => ({ ok: true, ...fields });
+
 /** VALIDATION_FAILED that is not a zod failure, with one issue so every such answer has `issues`. */
 function invalid(message: string): Fail {
   return fail('VALIDATION_FAILED', message, { issues: [{ code: 'custom', path: [], message }] });
@@ -45,7 +47,8 @@ function canonicalIds(data: Record<string, unknown>): void {
 export function bindEvents(socket: NavSocket, deps: DispatchDeps): void {
   const { hooks, flow } = deps;
 
-  async function answer(event: InboundEvent, args: unknown[]): Promise<Ack<object>> {
+  /** The answer to one message: at once when every step is synchronous (a resident session), else a promise. */
+  function answer(event: InboundEvent, args: unknown[]): Ack<object> | Promise<Ack<object>> {
     const refused = deps.credentials.refusal(socket) ?? flow.admit();
     if (refused) return refused;
     if (deps.isShuttingDown()) return fail('UNAVAILABLE', 'server is shutting down: reconnect and resume');
@@ -58,26 +61,38 @@ export function bindEvents(socket: NavSocket, deps: DispatchDeps): void {
     if (!parsed.success) return failureAnswer(validationFailure(parsed.error));
     flow.charge(event, parsed.data);
     canonicalIds(parsed.data);
+    let out: object | Promise<object>;
     try {
-      return { ok: true, ...(await (deps.handlers[event] as Handler)(socket, parsed.data as never)) };
+      out = (deps.handlers[event] as Handler)(socket, parsed.data as never);
     } catch (err) {
-      if (err instanceof WireFailure) return failureAnswer(err);
-      if (err instanceof StorageUnavailableError) return fail('UNAVAILABLE', 'storage is unavailable: retry later');
-      deps.log.error({ err, event }, 'handler failed');
-      return fail('INTERNAL', 'internal error');
+      return failed(err, event);
     }
+    if (out instanceof Promise) return out.then(succeeded, (err: unknown) => failed(err, event));
+    return succeeded(out);
+  }
+
+  function failed(err: unknown, event: InboundEvent): Fail {
+    if (err instanceof WireFailure) return failureAnswer(err);
+    if (err instanceof StorageUnavailableError) return fail('UNAVAILABLE', 'storage is unavailable: retry later');
+    deps.log.error({ err, event }, 'handler failed');
+    return fail('INTERNAL', 'internal error');
+  }
+
+  function respond(event: InboundEvent, ack: AckFn | undefined, startedMs: number, result: Ack<object>): void {
+    if (!result.ok) hooks.rejected?.(event, result.error.code);
+    if (ack) ack(result);
+    else if (!result.ok) socket.emit('navigation:error', result.error);
+    hooks.handled?.(event, (performance.now() - startedMs) / 1000);
   }
 
   for (const event of INBOUND_EVENTS) {
-    socket.on(event, async (...args: unknown[]) => {
+    socket.on(event, (...args: unknown[]) => {
       const started = performance.now();
       const ack = takeAck(args);
       hooks.received?.(event);
-      const result = await answer(event, args);
-      if (!result.ok) hooks.rejected?.(event, result.error.code);
-      if (ack) ack(result);
-      else if (!result.ok) socket.emit('navigation:error', result.error);
-      hooks.handled?.(event, (performance.now() - started) / 1000);
+      const result = answer(event, args);
+      if (result instanceof Promise) void result.then((r) => respond(event, ack, started, r));
+      else respond(event, ack, started, result);
     });
   }
 

@@ -2,6 +2,7 @@ import type { ClientToServerEvents, InboundEvent } from '../contracts/index.js';
 import { WireFailure } from './errors.js';
 import type { Presence } from './presence.js';
 import type { NavSocket } from './rooms.js';
+import type { SessionRoom } from './session-room.js';
 import type { SessionRooms } from './session-rooms.js';
 
 type Payload<E extends InboundEvent> = Parameters<ClientToServerEvents[E]>[0];
@@ -21,6 +22,12 @@ function userOf(socket: NavSocket): string {
  * mapping and the acknowledgement are dispatch.ts's.
  */
 export function createHandlers(sessions: SessionRooms, presence: Presence): { [E in InboundEvent]: Handler<E> } {
+  /** `use` on the user's own active session: at once when it is in memory, after loading it otherwise. */
+  const withRoom = <T>(socket: NavSocket, sessionId: string, use: (room: SessionRoom) => T): T | Promise<T> => {
+    const userId = userOf(socket);
+    const room = sessions.ownedNow(userId, sessionId);
+    return room ? use(room) : sessions.owned(userId, sessionId).then(use);
+  };
   return {
     'session:start': async (socket, p) => {
       const result = await sessions.start(userOf(socket), p);
@@ -32,9 +39,10 @@ export function createHandlers(sessions: SessionRooms, presence: Presence): { [E
       presence.navigate(socket, p.sessionId);
       return room.resumed();
     },
-    position: async (socket, p) => (await sessions.owned(userOf(socket), p.sessionId)).fix(p),
-    'position:batch': async (socket, p) => (await sessions.owned(userOf(socket), p.sessionId)).batch(p),
-    heading: async (socket, p) => (await sessions.owned(userOf(socket), p.sessionId)).heading(p),
+    // The hot path: answered without waiting when the session is in memory.
+    position: (socket, p) => withRoom(socket, p.sessionId, (room) => room.fix(p)),
+    'position:batch': (socket, p) => withRoom(socket, p.sessionId, (room) => room.batch(p)),
+    heading: (socket, p) => withRoom(socket, p.sessionId, (room) => room.heading(p)),
     'session:end': async (socket, p) => ({ session: await (await sessions.owned(userOf(socket), p.sessionId)).end(p.status) }),
     'session:observe': async (socket, p) => {
       const partial = await sessions.snapshot(socket.data, p.sessionId);

@@ -107,7 +107,19 @@ export class SessionRooms {
         room = undefined;
       }
     }
-    room ??= await this.load(sessionId);
+    return this.checkOwned(room ?? (await this.load(sessionId)), userId);
+  }
+
+  /**
+   * `owned` without waiting when the room is in memory (the hot path of every position): the room,
+   * or undefined when it has to be loaded first. Throws as `owned` does.
+   */
+  ownedNow(userId: string, sessionId: string): SessionRoom | undefined {
+    const room = this.rooms.get(sessionId);
+    return room && this.checkOwned(room, userId);
+  }
+
+  private checkOwned(room: SessionRoom, userId: string): SessionRoom {
     if (room.record.userId !== userId) throw new WireFailure('FORBIDDEN', 'not your session');
     if (room.status !== 'active') throw new WireFailure('SESSION_CLOSED', `session is ${room.status}`);
     room.touchedMs = this.ctx.now();
