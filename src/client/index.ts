@@ -7,6 +7,7 @@
 export { NavigatorClient } from './navigator.js';
 export type {
   ArrivedEvent,
+  BackoffEvent,
   ClientState,
   EndedEvent,
   NavigatorEvents,

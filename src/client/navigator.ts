@@ -62,8 +62,19 @@ export interface NavigatorEvents {
   observers(p: ObserversEvent): void;
   state(state: ClientState, previous: ClientState): void;
   resumed(p: ResumedEvent): void;
+  /** A message was refused (or not answered) and is retried after `delayMs` (≥ the server's `retryAfterMs`). */
+  backoff(p: BackoffEvent): void;
   /** Something went wrong; `error.fatal` when the client stopped retrying it. */
   error(error: ClientError): void;
+}
+
+export interface BackoffEvent {
+  /** The refusal's code, or TIMEOUT for an acknowledgement that did not come. */
+  code: WireError['code'] | 'TIMEOUT';
+  delayMs: number;
+  retryAfterMs: number | null;
+  /** What is waiting: the points' messages or a heading sample. */
+  what: 'points' | 'heading';
 }
 
 export interface NavigatorOptions extends ConnectionOptions {
@@ -180,6 +191,12 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
   /** A batch was refused as invalid: send one at a time up to this seq, to find and drop the bad point(s). */
   private splitUntil = -1;
   private ackTimeoutsInRow = 0;
+  /**
+   * After RATE_LIMITED, messages are spaced at least this far apart (the server's last
+   * retryAfterMs, about its per-message interval), relaxing by 5 % per accepted message.
+   */
+  private paceMs = 0;
+  private lastSendAtMs = 0;
   private authFailures = 0;
   private pendingHeading: HeadingPayload | null = null;
   private headingInFlight = false;
@@ -681,6 +698,8 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
     let first = 0;
     while (first < this.queue.length && this.queue[first]!.seq <= this.ackedSeq) first++;
     if (first >= this.queue.length || this.queue[first]!.seq > this.persistedSeq) return;
+    const wait = this.lastSendAtMs + this.paceMs - Date.now();
+    if (wait > 0) return this.hold(wait);
     let end = first + 1;
     const single = this.queue[first]!.seq <= this.splitUntil;
     if (!single) {
@@ -693,6 +712,7 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
     const sessionId = this.sessionIdValue!;
     const epoch = this.conn.epoch;
     this.sending = true;
+    this.lastSendAtMs = Date.now();
     this.stats.messages++;
     this.stats.transmissions += chunk.length;
     let answer: Answer<AckFields<'position'>> | Answer<AckFields<'position:batch'>>;
@@ -714,11 +734,12 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
         this.conn.recycle();
         return;
       }
-      return this.hold(this.retry.next());
+      return this.backOff({ code: 'TIMEOUT', delayMs: this.retry.next(), retryAfterMs: null, what: 'points' });
     }
     this.ackTimeoutsInRow = 0;
     if (answer.ok) {
       this.retry.reset();
+      this.paceMs = this.paceMs * 0.95 < 5 ? 0 : this.paceMs * 0.95;
       this.ackedSeq = Math.max(this.ackedSeq, lastSeq);
       this.acceptedSeq = Math.max(this.acceptedSeq, lastSeq);
       if ('accepted' in answer) {
@@ -744,15 +765,13 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
     switch (error.code) {
       case 'RATE_LIMITED':
         this.stats.rateLimited++;
-        return this.hold(this.retry.next(error.retryAfterMs ?? 0));
+        this.paceMs = Math.min(5_000, Math.max(this.paceMs, error.retryAfterMs ?? 0));
+        return this.backOff({ code: error.code, delayMs: this.retry.next(error.retryAfterMs ?? 0), retryAfterMs: error.retryAfterMs ?? null, what: 'points' });
       case 'UNAVAILABLE':
-        this.stats.unavailable++;
-        return this.hold(this.retry.next());
       case 'INTERNAL':
-        return this.hold(this.retry.next());
-      case 'UNAUTHORIZED':
-        // The credentials are being cut: the server disconnects us; the reconnection resumes.
-        return this.hold(this.retry.next());
+      case 'UNAUTHORIZED': // the credentials are being cut: the server disconnects us; the reconnection resumes
+        if (error.code === 'UNAVAILABLE') this.stats.unavailable++;
+        return this.backOff({ code: error.code, delayMs: this.retry.next(), retryAfterMs: null, what: 'points' });
       case 'SESSION_CLOSED':
         this.phase = 'ended';
         this.endedValue ??= { sessionId: this.sessionIdValue!, status: 'completed', totalDistance: null };
@@ -775,6 +794,11 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
     }
   }
 
+  private backOff(p: BackoffEvent): void {
+    this.emit('backoff', p);
+    this.hold(p.delayMs);
+  }
+
   private hold(ms: number): void {
     clearTimeout(this.holdTimer);
     this.holdTimer = setTimeout(() => {
@@ -791,7 +815,7 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
       this.stats.headingsSkipped++;
       return;
     }
-    const wait = this.lastHeadingAtMs + this.headingIntervalMs - Date.now();
+    const wait = Math.max(this.lastHeadingAtMs + this.headingIntervalMs, this.lastSendAtMs + this.paceMs) - Date.now();
     if (wait > 0) {
       this.headingTimer = setTimeout(() => {
         this.headingTimer = undefined;
@@ -803,6 +827,7 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
     this.pendingHeading = null;
     this.headingInFlight = true;
     this.lastHeadingAtMs = Date.now();
+    if (this.paceMs > 0) this.lastSendAtMs = this.lastHeadingAtMs;
     this.stats.headingsSent++;
     const epoch = this.conn.epoch;
     void this.conn.call('heading', { sessionId: this.sessionIdValue!, ...payload }).then((answer) => {
@@ -814,7 +839,8 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
         const error = answer.error;
         if (error.code === 'RATE_LIMITED') {
           this.stats.rateLimited++;
-          this.hold(this.retry.next(error.retryAfterMs ?? 0));
+          this.paceMs = Math.min(5_000, Math.max(this.paceMs, error.retryAfterMs ?? 0));
+          this.backOff({ code: error.code, delayMs: this.retry.next(error.retryAfterMs ?? 0), retryAfterMs: error.retryAfterMs ?? null, what: 'heading' });
         } else if (error.code === 'SESSION_CLOSED') {
           this.phase = 'ended';
           this.endedValue ??= { sessionId: this.sessionIdValue!, status: 'completed', totalDistance: null };
