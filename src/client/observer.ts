@@ -170,6 +170,10 @@ export class ObserverClient extends Emitter<ObserverEvents> {
   get sessionId(): string | null {
     return this.sessionIdValue;
   }
+  /** The Socket.IO socket (for diagnostics; the client drives it). */
+  get socket(): Connection['socket'] {
+    return this.conn.socket;
+  }
   /** The latest snapshot. */
   get snapshot(): SnapshotDto | null {
     return this.snapshotValue;

@@ -37,7 +37,7 @@ async function build(): Promise<ClientBundle> {
     platform: 'browser',
     target: ['es2020'],
     minify: true,
-    sourcemap: 'external',
+    sourcemap: 'linked',
     sourcesContent: true,
     legalComments: 'eof',
     outfile: 'arway-client.js',
