@@ -11,6 +11,13 @@ import tseslint from 'typescript-eslint';
  */
 const NAVIGATION_ALLOWED_PACKAGES = ['geographiclib-geodesic', 'geomagnetism'];
 
+/**
+ * The client library's core (src/client, but for its Node entry point node.ts) runs in browsers and
+ * React Native too: besides its own files it imports only socket.io-client and the zod-free
+ * contract modules (types and the protocol's constants), never node:* nor a Node built-in.
+ */
+const CLIENT_ALLOWED_IMPORTS = ['socket.io-client', '../contracts/events.js', '../contracts/limits.js'];
+
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 export default defineConfig([
@@ -70,6 +77,36 @@ export default defineConfig([
         'error',
         { name: 'process', message: 'src/navigation is pure computation: take configuration as arguments.' },
         { name: 'fetch', message: 'src/navigation is pure computation: no network.' },
+      ],
+    },
+  },
+
+  // The client library's core: browser-safe (see CLIENT_ALLOWED_IMPORTS).
+  {
+    files: ['src/client/**/*.ts'],
+    ignores: ['src/client/node.ts'],
+    rules: {
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(?!\\./(?!.*\\.\\.)|(?:${CLIENT_ALLOWED_IMPORTS.map(escape).join('|')})$)`,
+              allowTypeImports: true,
+              message:
+                `src/client runs in browsers and React Native: import only ./ files of src/client and ${CLIENT_ALLOWED_IMPORTS.join(', ')} ` +
+                '(no node:*, fs, path, crypto, ws, zod…; Node-only code goes in src/client/node.ts). Type-only imports are fine.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['process', 'Buffer', 'require', '__dirname', '__filename', 'global', 'setImmediate'].map((name) => ({
+          name,
+          message: 'src/client runs in browsers and React Native: no Node globals (Node-only code goes in src/client/node.ts).',
+        })),
       ],
     },
   },

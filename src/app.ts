@@ -4,6 +4,7 @@ import { registerApi } from './http/api/index.js';
 import { trackConnections } from './http/connections.js';
 import { registerHealthRoutes } from './http/health.js';
 import { registerLandingPage } from './http/landing.js';
+import { registerClientBundle } from './http/client-build.js';
 import { registerObserverPage } from './http/observer.js';
 import { createAuth, resolveJwtSecret, type Auth } from './auth.js';
 import { createLogger, type Logger } from './logger.js';
@@ -111,7 +112,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const http: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: config.maxMessageBytes });
   const connections = trackConnections(http.server);
   registerHealthRoutes(http, readinessChecks(orm, writer));
-  registerObserverPage(http);
+  registerObserverPage(http, { tileUrl: config.mapTileUrl, attribution: config.mapTileAttribution, maxZoom: config.mapTileMaxZoom });
+  registerClientBundle(http);
   registerLandingPage(http);
   const metrics = createMetrics();
   metrics.register(http);

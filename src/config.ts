@@ -14,6 +14,26 @@ const bool = z
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** The map tiles of the watch page by default: OpenStreetMap's standard layer. */
+export const DEFAULT_TILE_URL = 'https://tile.openstreetmap.org/{z}/{x}/{y}.png';
+export const DEFAULT_TILE_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors';
+
+/** Why a MAP_TILE_URL template cannot be used, or null when it can. */
+export function tileTemplateProblem(template: string): string | null {
+  for (const p of ['{z}', '{x}', '{y}']) if (!template.includes(p)) return `must contain ${p} (e.g. ${DEFAULT_TILE_URL}), or be "none"`;
+  if (template.startsWith('/') && !template.startsWith('//')) return null; // a path on this server
+  let url: URL;
+  try {
+    url = new URL(template.replace(/\{[a-z]+\}/g, '0').replace(/^(https?:\/\/)0\./, '$1s.'));
+  } catch {
+    return 'must be an http(s) URL template or a path starting with /';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must be an http(s) URL template';
+  const host = /^https?:\/\/([^/]*)/.exec(template)?.[1] ?? '';
+  if (/\{/.test(host.replace(/^\{s\}\./, ''))) return 'a placeholder in the host name may only be {s}, as its first label ({s}.tile.example.com)';
+  return null;
+}
+
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -84,7 +104,24 @@ export const envSchema = z.object({
     .default('arway'),
   /** Public base URL used in printed links (watch pages); defaults to http://HOST:PORT. */
   PUBLIC_URL: z.string().url().optional(),
+  /**
+   * Map tiles of the watch page: an http(s) URL template with {z}, {x}, {y} (and optionally {s},
+   * {r}), or a path on this server; `none`: the drawn-to-scale view only.
+   */
+  MAP_TILE_URL: z
+    .string()
+    .superRefine((v, ctx) => {
+      const problem = v === 'none' ? null : tileTemplateProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .default(DEFAULT_TILE_URL),
+  /** The attribution shown on the map (HTML); default: OpenStreetMap's for the default tiles, none otherwise. */
+  MAP_TILE_ATTRIBUTION: z.string().max(1_000).optional(),
+  /** The highest zoom level the tile server has. */
+  MAP_TILE_MAX_ZOOM: int(1, 24).default(19),
 });
+
+
 
 export type Config = ReturnType<typeof toConfig>;
 
@@ -122,6 +159,9 @@ function toConfig(env: z.output<typeof envSchema>) {
     redisUrl: env.REDIS_URL,
     redisPrefix: env.REDIS_PREFIX,
     publicUrl: env.PUBLIC_URL,
+    mapTileUrl: env.MAP_TILE_URL === 'none' ? null : env.MAP_TILE_URL,
+    mapTileAttribution: env.MAP_TILE_ATTRIBUTION ?? (env.MAP_TILE_URL === DEFAULT_TILE_URL ? DEFAULT_TILE_ATTRIBUTION : ''),
+    mapTileMaxZoom: env.MAP_TILE_MAX_ZOOM,
   };
 }
 

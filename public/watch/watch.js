@@ -1,7 +1,12 @@
-// ARWay observer page: follows one navigation session live over Socket.IO (namespace /navigation).
-// Credentials come from the URL fragment (#token=<share token> or #jwt=<user JWT>; the fragment never
-// reaches the server or its logs) or the query (?shareToken=). Optional #stale=<seconds>.
-// No build step and no external resources: socket.io-client is served by the app itself.
+// ARWay observer page: follows one navigation session live, on the client library's ObserverClient
+// (served by this server as /client/arway-client.js: the connection, observing again after a
+// reconnection, the track with its gaps filled, staleness). Credentials come from the URL fragment
+// (#token=<share token> or #jwt=<user JWT>; the fragment never reaches the server or its logs) or
+// the query (?shareToken=). Optional #stale=<seconds>, #map=drawn, #debug=1.
+// The walk is drawn on a Leaflet map (tiles from MAP_TILE_URL) or, with MAP_TILE_URL=none or when no
+// tile loads, on the drawn-to-scale view. No build step; scripts and styles all come from this server.
+
+import { ObserverClient } from '/client/arway-client.js';
 
 const STALE_DEFAULT_S = 10;
 const WGS84_A = 6378137;
@@ -28,7 +33,17 @@ function readParams() {
     jwt: hash.get('jwt'),
     staleAfterMs: (Number.isFinite(stale) && stale > 0 ? stale : STALE_DEFAULT_S) * 1000,
     debug: hash.get('debug') === '1',
+    forceDrawn: hash.get('map') === 'drawn',
   };
+}
+
+/** The server's settings for this page (a JSON data block in the HTML). */
+function readConfig() {
+  try {
+    return JSON.parse(document.getElementById('watch-config')?.textContent || '{}');
+  } catch {
+    return {};
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -63,39 +78,33 @@ function formatAge(ms) {
 // State
 
 const params = readParams();
+const config = readConfig();
+/** The observer client (set in start()); the page reads its state to render. */
+let client = null;
 const state = {
-  session: null,
-  destination: null,
-  last: null,
-  /** seq → { lat, lon, outlier } */
-  track: new Map(),
-  maxSeq: -1,
-  observers: null,
-  arrival: null,
-  ended: null,
-  connected: false,
-  observed: false,
   fatal: null,
-  lastReceivedAt: null,
   arrowAngle: null,
 };
+const $session = () => client?.session ?? null;
+const $destination = () => client?.destination ?? null;
+const $last = () => client?.last ?? null;
 
 // ---------------------------------------------------------------------------------------------
 // Status
 
 function currentStatus() {
   if (state.fatal) return ['error', state.fatal];
-  if (state.arrival || state.last?.arrived) return ['arrived', 'Arrived'];
-  if (state.ended || (state.session && state.session.status !== 'active')) {
-    const status = state.ended?.status ?? state.session.status;
+  const session = $session();
+  if (client?.arrived || $last()?.arrived) return ['arrived', 'Arrived'];
+  if (client?.ended || (session && session.status !== 'active')) {
+    const status = client?.ended?.status ?? session.status;
     return ['ended', status === 'cancelled' ? 'Ended (cancelled)' : 'Ended'];
   }
-  if (!state.connected) return ['reconnecting', state.observed ? 'Reconnecting…' : 'Connecting…'];
-  if (!state.observed) return ['connecting', 'Connecting…'];
-  if (!state.last) return ['waiting', 'Waiting for the first position'];
-  if (state.lastReceivedAt !== null && Date.now() - state.lastReceivedAt > params.staleAfterMs) {
-    return ['stale', `Stale: no update for ${Math.round((Date.now() - state.lastReceivedAt) / 1000)} s`];
-  }
+  const connected = client && (client.state === 'online' || client.state === 'resuming');
+  if (!connected) return ['reconnecting', session ? 'Reconnecting…' : 'Connecting…'];
+  if (!session) return ['connecting', 'Connecting…'];
+  if (!$last()) return ['waiting', 'Waiting for the first position'];
+  if (client.isStale) return ['stale', `Stale: no update for ${Math.round((Date.now() - client.lastUpdateAt) / 1000)} s`];
   return ['navigating', 'Navigating'];
 }
 
@@ -105,7 +114,8 @@ function renderStatus() {
   if (el.dataset.status !== key) el.dataset.status = key;
   if (el.textContent !== text) el.textContent = text;
   document.title = `${text} · ARWay live`;
-  $('age').textContent = state.lastReceivedAt === null ? '—' : formatAge(Date.now() - state.lastReceivedAt);
+  const at = client?.lastUpdateAt ?? null;
+  $('age').textContent = at === null ? '—' : formatAge(Date.now() - at);
 }
 
 function showMessage(text, kind = 'alert') {
@@ -119,13 +129,13 @@ function showMessage(text, kind = 'alert') {
 // Figures and arrow
 
 function renderFigures() {
-  const u = state.last;
-  const d = state.destination;
+  const u = $last();
+  const d = $destination();
   if (d) {
     $('destination-name').textContent = d.name;
     $('destination-address').textContent = [d.address, d.description].filter(Boolean).join(' · ');
   }
-  $('observers').textContent = state.observers == null ? '—' : String(state.observers);
+  $('observers').textContent = client?.observers == null ? '—' : String(client.observers);
   if (!u) return;
   const distance = $('distance');
   distance.textContent = formatDistance(u.distance);
@@ -158,7 +168,7 @@ function renderArrow(u, arrived) {
     ? 'Arrow: relative to where the phone points (up = ahead)'
     : 'Arrow: bearing from north (up = north; the walker sends no compass heading)';
   let text;
-  if (arrived) text = `Arrived at ${state.destination?.name ?? 'the destination'}`;
+  if (arrived) text = `Arrived at ${$destination()?.name ?? 'the destination'}`;
   else if (!hasHeading) text = `Head ${Math.round(u.bearing) % 360}° ${compassPoint(u.bearing)}`;
   else {
     const r = Math.round(u.relativeAngle);
@@ -171,7 +181,7 @@ function renderArrow(u, arrived) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Map: local projection around the destination, to scale, with a scale bar
+// The drawn view: local projection around the destination, to scale, with a scale bar
 
 /** East/north offsets in metres from the destination (equirectangular on the WGS84 radii of curvature). */
 function projector(lat0, lon0) {
@@ -191,18 +201,14 @@ function niceLength(maxM) {
   return p;
 }
 
-function renderMap() {
-  const d = state.destination;
+function renderDrawn() {
+  const d = $destination();
   if (!d) return;
   const project = projector(d.lat, d.lon);
-  const seqs = [...state.track.keys()].sort((a, b) => a - b);
   const good = [];
   const outliers = [];
-  for (const seq of seqs) {
-    const p = state.track.get(seq);
-    (p.outlier ? outliers : good).push(project(p.lat, p.lon));
-  }
-  const u = state.last;
+  for (const p of client.track) (p.outlier ? outliers : good).push(project(p.lat, p.lon));
+  const u = $last();
   const walker = u ? project(u.lat, u.lon) : null;
   const radius = d.arrivalRadius ?? 0;
 
@@ -291,7 +297,7 @@ function renderMap() {
       `walker ${formatDistance(u.distance)} ${compassPoint((u.bearing + 180) % 360)} of the destination; ` +
       `map ${formatDistance(spanM)} across, scale bar ${formatDistance(bar)}.`
     : `No position yet. Destination at ${d.lat.toFixed(5)}, ${d.lon.toFixed(5)}; arrival radius ${formatDistance(radius)}.`;
-  $('map-caption').textContent = caption;
+  $('map-caption').textContent = caption + (mapView.note ? ` ${mapView.note}` : '');
   $('map').setAttribute('aria-label', `Track map. ${caption}`);
 }
 
@@ -304,6 +310,117 @@ function line(x1, y1, x2, y2) {
   return el;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The map view: Leaflet over the configured tiles, falling back to the drawn view
+
+const mapView = {
+  mode: 'drawn', // 'tiles' | 'drawn'
+  map: null,
+  layers: null,
+  fitted: false,
+  tilesLoaded: 0,
+  tileErrors: 0,
+  failed: false,
+  note: '',
+};
+
+function setMapMode(mode, note = '') {
+  mapView.mode = mode;
+  mapView.note = note;
+  document.documentElement.dataset.mapMode = mode;
+  // (an SVG element has no `hidden` property: the attribute, for both)
+  $('leaflet-map').toggleAttribute('hidden', mode !== 'tiles');
+  $('map').toggleAttribute('hidden', mode === 'tiles');
+  const toggle = $('map-toggle');
+  toggle.hidden = !mapView.map || mapView.failed;
+  toggle.textContent = mode === 'tiles' ? 'Drawn view' : 'Map view';
+  if (mode === 'tiles') mapView.map.invalidateSize();
+  render();
+}
+
+function initMap() {
+  const tiles = config.map;
+  if (!tiles?.tileUrl || params.forceDrawn || typeof window.L !== 'object') {
+    setMapMode('drawn', tiles?.tileUrl && typeof window.L !== 'object' && !params.forceDrawn ? 'The map could not load: showing the drawn view.' : '');
+    return;
+  }
+  const L = window.L;
+  const map = L.map('leaflet-map', { zoomControl: true, attributionControl: true });
+  const layer = L.tileLayer(tiles.tileUrl, {
+    maxZoom: tiles.maxZoom ?? 19,
+    attribution: tiles.attribution ?? '',
+    // The page's own policy is no-referrer (?shareToken= must not leak); a tile server may ask for a
+    // Referer (OpenStreetMap's does): it gets this origin only, never the path or the token.
+    referrerPolicy: 'strict-origin',
+  });
+  layer.on('tileload', () => {
+    mapView.tilesLoaded++;
+    $('leaflet-map').dataset.tilesLoaded = String(mapView.tilesLoaded);
+  });
+  layer.on('tileerror', () => {
+    mapView.tileErrors++;
+    if (mapView.tilesLoaded === 0 && mapView.tileErrors >= 4) fallBack();
+  });
+  layer.addTo(map);
+  L.control.scale({ imperial: false, position: 'bottomleft' }).addTo(map);
+  mapView.map = map;
+  mapView.layers = {
+    radius: L.circle([0, 0], { radius: 1, className: 'lf-radius', interactive: false }),
+    destination: L.circleMarker([0, 0], { radius: 6, className: 'lf-destination', interactive: false }),
+    track: L.polyline([], { className: 'lf-track', interactive: false }),
+    outliers: L.layerGroup(),
+    accuracy: L.circle([0, 0], { radius: 1, className: 'lf-accuracy', interactive: false }),
+    walker: L.circleMarker([0, 0], { radius: 7, className: 'lf-walker', interactive: false }),
+  };
+  map.setView([0, 0], 2);
+  // No tile at all after a while (a tile server that never answers): the drawn view instead.
+  setTimeout(() => {
+    if (mapView.tilesLoaded === 0 && mapView.mode === 'tiles') fallBack();
+  }, 10_000);
+  $('map-toggle').addEventListener('click', () => setMapMode(mapView.mode === 'tiles' ? 'drawn' : 'tiles'));
+  setMapMode('tiles');
+}
+
+function fallBack() {
+  if (mapView.failed) return;
+  mapView.failed = true;
+  setMapMode('drawn', 'Map tiles could not be loaded: showing the drawn view.');
+}
+
+function renderTiles() {
+  const d = $destination();
+  if (!mapView.map || !d) return;
+  const L = window.L;
+  const { map, layers } = mapView;
+  const dest = [d.lat, d.lon];
+  layers.radius.setLatLng(dest).setRadius(d.arrivalRadius ?? 0);
+  layers.destination.setLatLng(dest).bindTooltip(d.name, { permanent: true, direction: 'right', className: 'lf-label', offset: [8, 0] });
+  for (const l of [layers.radius, layers.destination, layers.track, layers.outliers]) if (!map.hasLayer(l)) l.addTo(map);
+  const good = [];
+  const outliers = [];
+  for (const p of client.track) (p.outlier ? outliers : good).push([p.lat, p.lon]);
+  layers.track.setLatLngs(good);
+  layers.outliers.clearLayers();
+  for (const p of outliers) L.circleMarker(p, { radius: 4, className: 'lf-outlier', interactive: false }).addTo(layers.outliers);
+  const u = $last();
+  if (u) {
+    layers.walker.setLatLng([u.lat, u.lon]);
+    layers.accuracy.setLatLng([u.lat, u.lon]).setRadius(Math.min(u.accuracy ?? 0, 500));
+    for (const l of [layers.accuracy, layers.walker]) if (!map.hasLayer(l)) l.addTo(map);
+  }
+  const el = $('leaflet-map');
+  el.dataset.points = String(good.length);
+  el.dataset.outliers = String(outliers.length);
+  // Fit the walk once, then only when the walker leaves the view (a user's pan and zoom stay).
+  const bounds = L.latLngBounds([dest, ...good.slice(-2000)]);
+  if (u) bounds.extend([u.lat, u.lon]);
+  bounds.extend(L.latLng(dest).toBounds((d.arrivalRadius ?? 15) * 2));
+  if (!mapView.fitted || (u && !map.getBounds().pad(-0.1).contains([u.lat, u.lon]))) {
+    map.fitBounds(bounds, { padding: [24, 24], maxZoom: 18, animate: false });
+    mapView.fitted = true;
+  }
+}
+
 let renderQueued = false;
 function render() {
   if (renderQueued) return;
@@ -312,44 +429,14 @@ function render() {
     renderQueued = false;
     renderStatus();
     renderFigures();
-    renderMap();
+    if (!client) return;
+    renderDrawn();
+    if (mapView.mode === 'tiles') renderTiles();
   });
 }
 
 // ---------------------------------------------------------------------------------------------
-// Socket
-
-/** The page keeps (and draws) at most this many of the latest points. */
-const TRACK_LIMIT = 5000;
-
-function addTrackPoint(seq, lat, lon, outlier = false) {
-  state.track.set(seq, { lat, lon, outlier });
-  if (seq > state.maxSeq) state.maxSeq = seq;
-  if (state.track.size > TRACK_LIMIT) {
-    const oldest = [...state.track.keys()].sort((a, b) => a - b).slice(0, state.track.size - TRACK_LIMIT);
-    for (const k of oldest) state.track.delete(k);
-  }
-}
-
-/** True when the known track misses a seq between its first and last point. */
-function hasGaps() {
-  const seqs = [...state.track.keys()];
-  return seqs.length > 0 && state.maxSeq - Math.min(...seqs) + 1 > seqs.length;
-}
-
-function applySnapshot(snapshot) {
-  state.session = snapshot.session;
-  state.destination = snapshot.destination;
-  for (const p of snapshot.track) if (!state.track.has(p.seq)) addTrackPoint(p.seq, p.lat, p.lon);
-  if (snapshot.last && (!state.last || snapshot.last.seq >= state.last.seq)) {
-    state.last = snapshot.last;
-    if (state.lastReceivedAt === null) state.lastReceivedAt = Date.now();
-  }
-  state.observers = snapshot.observers;
-  state.observed = true;
-  if (snapshot.session.status === 'completed' && snapshot.last?.arrived) state.arrival ??= { sessionId: snapshot.session.id };
-  if (snapshot.session.status !== 'active') state.ended ??= { status: snapshot.session.status, totalDistance: snapshot.session.totalDistance };
-}
+// Following the session
 
 const FATAL = {
   UNAUTHORIZED: 'This link is invalid or has expired.',
@@ -371,129 +458,58 @@ function start() {
     render();
     return;
   }
-  if (typeof window.io !== 'function') {
-    state.fatal = 'Error';
-    showMessage('The Socket.IO client did not load.');
-    render();
-    return;
-  }
 
-  const socket = window.io('/navigation', {
-    auth: params.jwt ? { token: params.jwt } : { shareToken: params.shareToken },
-    reconnectionDelay: 500,
-    reconnectionDelayMax: 5000,
+  initMap();
+  client = new ObserverClient({
+    url: location.origin,
+    ...(params.jwt ? { token: params.jwt } : { shareToken: params.shareToken }),
+    staleAfterMs: params.staleAfterMs,
+    reconnectDelayMs: 500,
+    reconnectDelayMaxMs: 5_000,
   });
-  if (params.debug) socket.onAny((event, ...args) => console.debug('[watch] event', event, JSON.stringify(args).slice(0, 200)));
   const debug = (...args) => params.debug && console.debug('[watch]', ...args);
-  let observing = false;
-  let refillTimer = null;
-  let lastDisconnect = null;
+  if (params.debug) client.socket.onAny((event, ...args) => console.debug('[watch] event', event, JSON.stringify(args).slice(0, 200)));
   const counters = document.documentElement.dataset; // connects / observes / recovered, for tests and debugging
-  counters.connects = '0';
-  counters.observes = '0';
-
-  /** Re-observes until the snapshot's stored track has no gaps (points become stored a little later). */
-  const scheduleRefill = (attempt) => {
-    if (refillTimer) return;
-    refillTimer = setTimeout(() => {
-      refillTimer = null;
-      observe(() => {
-        if (hasGaps() && attempt < 6) scheduleRefill(attempt + 1);
-      });
-    }, 300 * (attempt + 1));
+  const count = () => {
+    counters.connects = String(client.stats.connects);
+    counters.observes = String(client.stats.observes);
+    counters.recovered = String(client.stats.recovered);
   };
+  count();
 
-  const observe = (then) => {
-    if (observing) return;
-    observing = true;
-    counters.observes = String(Number(counters.observes) + 1);
-    socket.timeout(10_000).emit('session:observe', { sessionId: params.sessionId }, (err, answer) => {
-      observing = false;
-      if (err) {
-        if (socket.connected) setTimeout(observe, 1000); // no answer: try again
-        return;
-      }
-      if (!answer.ok) {
-        const text = FATAL[answer.error.code];
-        if (text) {
-          state.fatal = answer.error.code === 'NOT_FOUND' ? 'Not found' : 'Link invalid';
-          showMessage(text);
-          socket.close();
-        } else {
-          showMessage(`The server could not load the session (${answer.error.code}); retrying…`);
-          setTimeout(observe, 2000);
-        }
-        render();
-        return;
-      }
-      if (!state.arrival) showMessage(''); // keeps the arrival note, clears errors and 'reconnecting'
-      applySnapshot(answer.snapshot);
-      render();
-      then?.();
-    });
-  };
-
-  socket.on('connect', () => {
-    debug('connect', socket.id, 'recovered', socket.recovered);
-    state.connected = true;
-    counters.connects = String(Number(counters.connects) + 1);
-    counters.recovered = String(socket.recovered);
-    // A recovered connection kept its rooms and got the missed events; otherwise observe again.
-    // After the server itself disconnected us, observe again even if "recovered": Socket.IO's
-    // in-memory adapter keeps an older persisted session that the reconnect may restore.
-    if (!socket.recovered || !state.observed || lastDisconnect === 'io server disconnect') observe();
-    lastDisconnect = null;
+  client.on('state', (s, previous) => {
+    debug('state', previous, '→', s);
+    count();
     render();
   });
-  socket.on('disconnect', (reason) => {
-    debug('disconnect', reason);
-    lastDisconnect = reason;
-    state.connected = false;
-    // The server closed this socket (e.g. it restarted): Socket.IO does not retry by itself then.
-    if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 1000);
+  client.on('snapshot', (snapshot, info) => {
+    debug('snapshot', snapshot.track.length, 'points', info.reobserved ? '(again)' : '');
+    count();
+    if (!client.arrived) showMessage(''); // keeps the arrival note, clears errors and 'reconnecting'
     render();
   });
-  socket.on('connect_error', (err) => {
-    debug('connect_error', err.message, 'active', socket.active);
-    state.connected = false;
-    if (err.message === 'UNAUTHORIZED') {
-      state.fatal = 'Link invalid';
-      showMessage(FATAL.UNAUTHORIZED);
-      socket.close();
-    } else if (!socket.active) {
-      setTimeout(() => socket.connect(), 2000); // refused by the server (UNAVAILABLE…): retry
-    }
-    render();
-  });
-  socket.on('server:shutdown', () => showMessage('The server is restarting; reconnecting…', 'info'));
-
-  socket.on('navigation:update', (u) => {
-    if (u.sessionId !== params.sessionId) return;
-    state.lastReceivedAt = Date.now();
-    // A batch upload (offline walk) announces only its last point: fetch the stored track to fill the gap.
-    if (u.seq > state.maxSeq + 1 && state.maxSeq >= 0) scheduleRefill(0);
-    addTrackPoint(u.seq, u.lat, u.lon, Boolean(u.outlier));
-    if (!u.late && !u.outlier && (!state.last || u.seq >= state.last.seq)) state.last = u;
-    render();
-  });
-  socket.on('navigation:arrived', (p) => {
-    if (p.sessionId !== params.sessionId) return;
-    state.arrival = p;
+  client.on('update', render);
+  client.on('observers', render);
+  client.on('stale', render);
+  client.on('ended', render);
+  client.on('arrived', (p) => {
     showMessage(`Arrived after ${formatDistance(p.totalDistance)}${p.durationSeconds > 0 ? ` in ${formatDuration(p.durationSeconds)}` : ''}.`, 'info');
     render();
   });
-  socket.on('session:ended', (p) => {
-    if (p.sessionId !== params.sessionId) return;
-    state.ended = p;
-    if (state.session) state.session = { ...state.session, status: p.status };
+  client.on('error', (e) => {
+    debug('error', e.code, e.message);
+    if (e.fatal) {
+      state.fatal = e.code === 'NOT_FOUND' ? 'Not found' : 'Link invalid';
+      showMessage(FATAL[e.code] ?? e.message);
+    } else if (e.message.startsWith('session:observe')) {
+      showMessage(`The server could not load the session (${e.code}); retrying…`);
+    } else if (e.details?.wire) {
+      showMessage(`Server error: ${e.details.wire.message}`);
+    }
     render();
   });
-  socket.on('session:observers', (p) => {
-    if (p.sessionId !== params.sessionId) return;
-    state.observers = p.count;
-    render();
-  });
-  socket.on('navigation:error', (e) => showMessage(`Server error: ${e.message}`));
+  client.socket.on('server:shutdown', () => showMessage('The server is restarting; reconnecting…', 'info'));
+  client.observe(params.sessionId).catch((e) => debug('observe', e.code));
 
   setInterval(renderStatus, 1000);
   render();

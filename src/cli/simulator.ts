@@ -1,23 +1,14 @@
 /**
- * The navigation simulator's engine (the CLI is ./simulate.ts): starts a session over the realtime
- * protocol, walks a {@link Walker} to the destination sending one fix per tick, keeps every fix the
- * server has not made durable, and after a reconnect resumes the session and resends them
- * (`position:batch`), as the AR app must. Usable in-process (tests) with a silent reporter.
+ * The navigation simulator's engine (the CLI is ./simulate.ts): walks a {@link Walker} to the
+ * destination, one fix per tick, through the client library's {@link NavigatorClient}, the same
+ * code an AR app runs: it queues every fix, keeps what is not durable, and after a reconnect
+ * resumes the session and resends (`position:batch`). Usable in-process (tests) with a silent
+ * reporter.
  */
-import { io, type Socket } from 'socket.io-client';
-import {
-  MAX_BATCH_POINTS,
-  MAX_CLOCK_SKEW_MS,
-  NAVIGATION_NAMESPACE,
-  type ClientToServerEvents,
-  type NavigationUpdateDto,
-  type ServerToClientEvents,
-  type WireError,
-} from '../contracts/index.js';
+import { ClientError, NavigatorClient } from '../client/index.js';
+import { MAX_CLOCK_SKEW_MS, type WireError } from '../contracts/index.js';
 import { geodesicDistanceM } from '../navigation/index.js';
 import { mulberry32, startAround, toWirePoint, Walker, type LatLon, type SimFix } from './walker.js';
-
-type NavSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 export interface SimulationOptions {
   /** Base URL of the server, e.g. http://127.0.0.1:3000. */
@@ -126,10 +117,7 @@ export class SimulationError extends Error {
   }
 }
 
-const ACK_TIMEOUT_MS = 10_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
-
-type AckAnswer = { ok: true; [k: string]: unknown } | { ok: false; error: WireError };
 
 export async function runSimulation(o: SimulationOptions): Promise<SimulationSummary> {
   const reporter = o.reporter ?? silentReporter;
@@ -149,111 +137,47 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
   const wallStart = Date.now();
   const simStartMs = timeScale > 1 ? wallStart - Math.ceil(((timeScale - 1) / timeScale) * expectedSimMs) - 1_000 : wallStart;
 
-  const socket: NavSocket = io(o.url + NAVIGATION_NAMESPACE, {
-    auth: { token: o.token },
-    transports: ['websocket'],
-    reconnectionDelay: 250,
-    reconnectionDelayMax: 2_000,
-  });
-  const call = async (event: keyof ClientToServerEvents, payload: unknown): Promise<AckAnswer | null> => {
-    if (!socket.connected) return null;
-    try {
-      return (await (socket.timeout(ACK_TIMEOUT_MS) as unknown as { emitWithAck(e: string, p: unknown): Promise<AckAnswer> }).emitWithAck(
-        event,
-        payload,
-      )) as AckAnswer;
-    } catch {
-      return null; // no answer (disconnected or timed out): the points stay pending
-    }
-  };
-
-  let sessionId = '';
-  let durableSeq = -1;
-  let ackedUpTo = -1;
-  let accepted = 0;
-  let duplicates = 0;
-  let transmissions = 0;
-  let reconnects = 0;
+  const client = new NavigatorClient({ url: o.url, token: o.token, reconnectDelayMs: 250, reconnectDelayMaxMs: 2_000, bindTimeoutMs: 10_000 });
   const arrival: { totalDistance: number | null; seen: boolean } = { totalDistance: null, seen: false };
-  let closed = false;
+  const flags = { closed: false, offline: false, started: false };
   let fatal: SimulationError | null = null;
-  // Written by event handlers: kept in an object so TypeScript does not narrow it to its initial value.
-  const live: { update: NavigationUpdateDto | null } = { update: null };
-  let offline = false;
-  let needResync = false;
-  let finished = false;
-  let initialDistance = straightM;
-  const pending: SimFix[] = [];
-
-  const prune = () => {
-    while (pending.length > 0 && pending[0]!.seq <= durableSeq) pending.shift();
-  };
-  const advanceDurable = (seq: number) => {
-    if (seq > durableSeq) {
-      durableSeq = seq;
-      prune();
-    }
-  };
-  socket.on('navigation:durable', (p) => {
-    if (p.sessionId === sessionId) advanceDurable(p.durableSeq);
+  client.on('arrived', (p) => Object.assign(arrival, { seen: true, totalDistance: p.totalDistance }));
+  client.on('ended', () => (flags.closed = true));
+  client.on('error', (e) => {
+    if (e.fatal) fatal ??= new SimulationError(e.message, e.code as WireError['code']);
+    else reporter.line(`server error: ${e.message}`);
   });
-  socket.on('navigation:update', (u) => {
-    if (u.sessionId !== sessionId || u.late || u.outlier) return;
-    live.update = u;
-    advanceDurable(u.durableSeq);
+  client.on('state', (state, previous) => {
+    if (state === 'offline' && previous === 'online' && flags.started && !flags.offline && !flags.closed) reporter.line('connection lost; reconnecting…');
   });
-  socket.on('navigation:arrived', (p) => {
-    if (p.sessionId === sessionId) Object.assign(arrival, { seen: true, totalDistance: p.totalDistance });
-  });
-  socket.on('session:ended', (p) => {
-    if (p.sessionId === sessionId) closed = true;
-  });
-  socket.on('navigation:error', (e) => reporter.line(`server error: ${e.code}: ${e.message}`));
-  socket.on('disconnect', (reason) => {
-    if (finished) return;
-    if (sessionId && !offline) reporter.line(`connection lost (${reason}); reconnecting…`);
-    needResync = true;
-    if (reason === 'io server disconnect' && !offline) setTimeout(() => socket.connect(), 500);
-  });
-  socket.on('server:shutdown', () => reporter.line('server is shutting down; will reconnect and resume'));
-
-  // 1. connect and start the session.
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.close();
-      reject(new SimulationError(`cannot reach ${o.url} (is the server running? npm start)`, 'UNREACHABLE'));
-    }, 10_000);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    socket.on('connect_error', (err) => {
-      if (err.message === 'UNAUTHORIZED') {
-        clearTimeout(timer);
-        socket.close();
-        reject(
-          new SimulationError(
-            'the server refused the token (UNAUTHORIZED): run the simulator with the same JWT_SECRET / DATA_DIR and database as the server',
-            'UNAUTHORIZED',
-          ),
-        );
-      }
-    });
-  });
-  needResync = false;
+  client.on('resumed', (r) =>
+    reporter.line(`reconnected${r.recovered ? ' (connection state recovered)' : ''}: durableSeq ${r.durableSeq}, resending ${r.resending} point(s)`),
+  );
+  client.socket.on('server:shutdown', () => reporter.line('server is shutting down; will reconnect and resume'));
 
   try {
-    const started = await call('session:start', { destinationId: o.destination.id, position: { lat: start.lat, lon: start.lon } });
-    if (!started) throw new SimulationError('no answer to session:start', 'UNREACHABLE');
-    if (!started.ok) throw new SimulationError(`session:start failed: ${started.error.code}: ${started.error.message}`, started.error.code);
-    const session = started.session as { id: string };
-    const destination = started.destination as { lat: number; lon: number; arrivalRadius: number };
-    sessionId = session.id;
+    // 1. connect and start the session.
+    let started;
+    try {
+      started = await client.start(o.destination.id, { lat: start.lat, lon: start.lon });
+    } catch (err) {
+      if (!(err instanceof ClientError)) throw err;
+      if (err.code === 'UNAUTHORIZED') {
+        throw new SimulationError(
+          'the server refused the token (UNAUTHORIZED): run the simulator with the same JWT_SECRET / DATA_DIR and database as the server',
+          'UNAUTHORIZED',
+        );
+      }
+      if (err.code === 'TIMEOUT' || err.code === 'DISCONNECTED') throw new SimulationError(`cannot reach ${o.url} (is the server running? npm start)`, 'UNREACHABLE');
+      throw new SimulationError(`session:start failed: ${err.message}`, err.details.wire?.code);
+    }
+    flags.started = true;
+    const sessionId = started.session.id;
     const publicBase = (o.publicUrl ?? o.url).replace(/\/+$/, '');
-    const watchUrl = `${publicBase}/watch/${sessionId}#token=${String(started.shareToken)}`;
-    const target = { lat: destination.lat, lon: destination.lon };
-    initialDistance = geodesicDistanceM(start.lat, start.lon, target.lat, target.lon);
-    await o.onStarted?.({ seed, sessionId, shareToken: String(started.shareToken), watchUrl, start, distanceM: initialDistance });
+    const watchUrl = `${publicBase}/watch/${sessionId}#token=${started.shareToken}`;
+    const target = { lat: started.destination.lat, lon: started.destination.lon };
+    const initialDistance = geodesicDistanceM(start.lat, start.lon, target.lat, target.lon);
+    await o.onStarted?.({ seed, sessionId, shareToken: started.shareToken, watchUrl, start, distanceM: initialDistance });
 
     const walker = new Walker({
       destination: target,
@@ -268,149 +192,70 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
       random,
     });
 
-
-    const handleFailure = (error: WireError): 'retry' | 'stop' => {
-      if (error.code === 'RATE_LIMITED' || error.code === 'UNAVAILABLE') return 'retry';
-      if (error.code === 'SESSION_CLOSED') {
-        closed = true;
-        return 'stop';
-      }
-      fatal = new SimulationError(`${error.code}: ${error.message}`, error.code);
-      return 'stop';
-    };
-
-    /** Sends every pending fix the server has not acknowledged: one `position`, or batches. */
-    const sync = async (): Promise<void> => {
-      for (;;) {
-        if (fatal || closed || !socket.connected) return;
-        const unsent = pending.filter((f) => f.seq > ackedUpTo);
-        if (unsent.length === 0) return;
-        if (unsent.length === 1) {
-          const f = unsent[0]!;
-          transmissions++;
-          const answer = await call('position', { sessionId, ...toWirePoint(f) });
-          if (!answer) return;
-          if (!answer.ok) {
-            if (handleFailure(answer.error) === 'retry') await sleep(200);
-            return;
-          }
-          ackedUpTo = Math.max(ackedUpTo, f.seq);
-          if ('duplicate' in answer) {
-            duplicates++;
-            advanceDurable(answer.durableSeq as number);
-          } else {
-            accepted++;
-            const u = answer.update as NavigationUpdateDto;
-            if (!u.late && !u.outlier) live.update = u;
-            advanceDurable(u.durableSeq);
-          }
-          continue;
-        }
-        const chunk = unsent.slice(0, MAX_BATCH_POINTS);
-        transmissions += chunk.length;
-        const answer = await call('position:batch', { sessionId, points: chunk.map(toWirePoint) });
-        if (!answer) return;
-        if (!answer.ok) {
-          if (handleFailure(answer.error) === 'retry') await sleep(200);
-          return;
-        }
-        ackedUpTo = Math.max(ackedUpTo, chunk.at(-1)!.seq);
-        accepted += answer.accepted as number;
-        duplicates += answer.duplicates as number;
-        const u = answer.update as NavigationUpdateDto | null;
-        if (u) live.update = u;
-        advanceDurable(answer.durableSeq as number);
-      }
-    };
-
-    /** After a reconnect: resume the session and resend everything after durableSeq. */
-    const resync = async (): Promise<boolean> => {
-      const resumed = await call('session:resume', { sessionId });
-      if (!resumed) return false;
-      if (!resumed.ok) {
-        handleFailure(resumed.error);
-        return false;
-      }
-      reconnects++;
-      needResync = false;
-      advanceDurable(resumed.durableSeq as number);
-      // The protocol: resend every point with seq > durableSeq (the server ignores those it has).
-      ackedUpTo = durableSeq;
-      const backlog = pending.filter((f) => f.seq > durableSeq).length;
-      reporter.line(
-        `reconnected${socket.recovered ? ' (connection state recovered)' : ''}: durableSeq ${durableSeq}, resending ${backlog} point(s)`,
-      );
-      return true;
-    };
-
     let generatedSeq = -1;
     let wentOffline = false;
     let offlineUntil = -1;
     let i = 0;
-    for (; i < maxFixes && !arrival.seen && !closed && !fatal; i++) {
+    for (; i < maxFixes && !arrival.seen && !flags.closed && !fatal; i++) {
       // Pace: fix i is due at wallStart + i·dt/K, and its recordedAt may not pass the wall clock.
       await sleep(wallStart + (i * dtMs) / timeScale - Date.now());
       const ahead = walker.nextRecordedAtMs - Date.now();
       if (ahead > 0) await sleep(ahead);
-      if (arrival.seen || closed) break;
+      if (arrival.seen || flags.closed) break;
 
       const fix = walker.next();
       if (fix.recordedAtMs > Date.now() + MAX_CLOCK_SKEW_MS) throw new Error('simulated clock ran ahead of the wall clock');
-      pending.push(fix);
+      const { seq: _seq, ...point } = toWirePoint(fix);
+      try {
+        if (client.position(point) !== fix.seq) throw new Error(`the client numbered fix ${fix.seq} differently`);
+      } catch (err) {
+        if (err instanceof ClientError && err.code === 'SESSION_CLOSED') break; // arrived meanwhile
+        throw err;
+      }
       generatedSeq = fix.seq;
       o.onFix?.(fix);
 
       if (o.offlineAfter !== undefined && !wentOffline && fix.seq + 1 >= o.offlineAfter) {
         wentOffline = true;
-        offline = true;
+        // This fix still goes out, then the network drops.
+        await waitFor(() => client.acknowledgedSeq >= fix.seq || fatal !== null || flags.closed, 10_000);
+        flags.offline = true;
         offlineUntil = i + offlineFixes;
-        await sync(); // this fix still goes out, then the network drops
-        socket.io.reconnection(false);
-        socket.io.engine?.close();
+        client.disconnect();
         reporter.line(`offline after ${fix.seq + 1} fixes: generating ${offlineFixes} more without a connection`);
-      } else if (offline && i >= offlineUntil) {
-        offline = false;
-        socket.io.reconnection(true);
-        socket.connect();
-        await waitFor(() => socket.connected, 10_000);
+      } else if (flags.offline && i >= offlineUntil) {
+        flags.offline = false;
+        client.connect();
+        await waitFor(() => client.state === 'online', 10_000);
       }
 
-      if (!offline && socket.connected) {
-        if (needResync && !(await resync())) {
-          await sleep(200);
-        } else {
-          await sync();
-        }
-      }
+      const live = client.lastUpdate;
       reporter.progress({
-        distance: live.update?.distance ?? null,
+        distance: live?.distance ?? null,
         initialDistance,
-        etaSeconds: live.update?.etaSeconds ?? null,
-        speed: live.update?.speed ?? null,
+        etaSeconds: live?.etaSeconds ?? null,
+        speed: live?.speed ?? null,
         seq: fix.seq,
-        durableSeq,
-        connected: socket.connected && !offline,
-        pending: pending.length,
+        durableSeq: client.durableSeq,
+        connected: client.state === 'online',
+        pending: client.pending,
       });
     }
 
     if (fatal) throw fatal;
-    if (!arrival.seen && !closed) {
-      // Ran out of fixes: tell the server we stopped.
-      await call('session:end', { sessionId, status: 'cancelled' });
+    if (!arrival.seen && !flags.closed) {
+      // Ran out of fixes: tell the server we stopped (after sending what is queued).
+      await client.end('cancelled', 15_000).catch(() => null);
     }
-    // Fixes after ackedUpTo were generated but never stored (the session closed at arrival first).
-    const lastSeq = ackedUpTo;
-    // Wait until everything acknowledged is durable (navigation:durable); else check the stored track.
-    let durableConfirmed = await waitFor(() => durableSeq >= lastSeq, o.durableTimeoutMs ?? 15_000);
-    if (!durableConfirmed && socket.connected) {
-      const obs = await call('session:observe', { sessionId });
-      if (obs?.ok) {
-        const track = (obs.snapshot as { track: { seq: number }[] }).track;
-        advanceDurable(Math.max(-1, ...track.map((p) => p.seq)));
-        durableConfirmed = durableSeq >= lastSeq;
-      }
+    // Everything acknowledged must become durable (navigation:durable; the library settles the rest).
+    let durableConfirmed = true;
+    try {
+      await client.drain(o.durableTimeoutMs ?? 15_000);
+    } catch {
+      durableConfirmed = false;
     }
+    // Fixes after lastSeq were generated but never stored (the session closed at arrival first).
+    const lastSeq = client.acknowledgedSeq;
     reporter.done();
     return {
       sessionId,
@@ -421,21 +266,20 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationSum
       fixes: generatedSeq + 1,
       unacknowledged: generatedSeq - lastSeq,
       lastSeq,
-      accepted,
-      duplicates,
-      transmissions,
-      reconnects,
+      accepted: client.stats.accepted,
+      duplicates: client.stats.duplicates,
+      transmissions: client.stats.transmissions,
+      reconnects: client.stats.resumes,
       walkedM: walker.walkedM,
       serverTraveledM: arrival.totalDistance,
       startDistanceM: initialDistance,
       simulatedSeconds: (i * dtMs) / 1000,
       wallSeconds: (Date.now() - wallStart) / 1000,
-      durableSeq,
-      durableConfirmed: durableConfirmed && durableSeq === lastSeq,
+      durableSeq: client.durableSeq,
+      durableConfirmed: durableConfirmed && client.durableSeq === lastSeq,
     };
   } finally {
-    finished = true;
-    socket.close();
+    await client.close();
   }
 }
 

@@ -1,18 +1,23 @@
 import { z } from 'zod';
+import {
+  MAX_ACCURACY_M,
+  MAX_ALTITUDE_M,
+  MAX_BATCH_POINTS,
+  MAX_CLOCK_SKEW_MS,
+  MAX_HEADING_ACCURACY_DEG,
+  MAX_RECORDED_AT_LENGTH,
+  MAX_SPEED_MPS,
+  MIN_ALTITUDE_M,
+  MIN_RECORDED_AT_MS,
+} from './limits.js';
+
+export * from './limits.js';
 
 /**
  * zod schemas of every inbound payload of the realtime protocol (docs/protocol.md), shared by
  * the server, the clients (simulator, observer page, benchmark) and the HTTP API. Objects are strict
  * (unknown keys are rejected), numbers finite, strings bounded.
  */
-
-/** How far in the future a client clock may be before `recordedAt` is rejected. */
-export const MAX_CLOCK_SKEW_MS = 60_000;
-/** The oldest `recordedAt` accepted (offline uploads of old walks are fine; 1970 is a bug). */
-export const MIN_RECORDED_AT_MS = Date.UTC(2000, 0, 1);
-export const MAX_BATCH_POINTS = 500;
-/** The accuracy column is numeric(7,2). */
-export const MAX_ACCURACY_M = 99_999.99;
 
 export const uuid = z.uuid({ error: 'must be a UUID' });
 export const latitude = z.number().min(-90).max(90);
@@ -27,7 +32,7 @@ export const headingReference = z.enum(['true', 'magnetic']);
  * MAX_CLOCK_SKEW_MS in the future (checked when parsed).
  */
 export const recordedAt = z
-  .union([z.iso.datetime({ offset: true }).max(40), z.number().int().min(0)])
+  .union([z.iso.datetime({ offset: true }).max(MAX_RECORDED_AT_LENGTH), z.number().int().min(0)])
   .transform((v) => (typeof v === 'number' ? v : Date.parse(v)))
   .refine((ms) => ms >= MIN_RECORDED_AT_MS, { message: 'recordedAt is before 2000-01-01' })
   .refine((ms) => ms <= Date.now() + MAX_CLOCK_SKEW_MS, {
@@ -39,10 +44,10 @@ const positionFields = {
   lat: latitude,
   lon: longitude,
   accuracy: accuracyM.optional(),
-  altitude: z.number().min(-1_000).max(100_000).optional(),
-  speed: z.number().min(0).max(1_000).optional(),
+  altitude: z.number().min(MIN_ALTITUDE_M).max(MAX_ALTITUDE_M).optional(),
+  speed: z.number().min(0).max(MAX_SPEED_MPS).optional(),
   heading: headingDeg.optional(),
-  headingAccuracy: z.number().min(0).max(180).optional(),
+  headingAccuracy: z.number().min(0).max(MAX_HEADING_ACCURACY_DEG).optional(),
   headingReference: headingReference.optional(),
   recordedAt: recordedAt.optional(),
 };
@@ -66,7 +71,7 @@ export const positionBatchSchema = z
 export const headingSchema = z.strictObject({
   sessionId: uuid,
   heading: headingDeg,
-  accuracy: z.number().min(0).max(180).optional(),
+  accuracy: z.number().min(0).max(MAX_HEADING_ACCURACY_DEG).optional(),
   reference: headingReference.optional(),
   recordedAt: recordedAt.optional(),
 });

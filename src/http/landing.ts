@@ -34,7 +34,14 @@ ${link('/docs/openapi.json', 'OpenAPI 3.1 document of the REST API')}
 ${link('/docs/asyncapi.json', 'AsyncAPI 3.0 document of the Socket.IO protocol')}
 </ul>
 <p>In the repository: <code>README.md</code> (start here), <code>docs/protocol.md</code> (the wire contract),
-<code>docs/configuration.md</code>, <code>docs/operations.md</code>, <code>docs/troubleshooting.md</code>.</p>
+<code>docs/client.md</code> (the client library), <code>docs/configuration.md</code>, <code>docs/operations.md</code>,
+<code>docs/troubleshooting.md</code>.</p>
+<h2>Client library</h2>
+<ul>
+${link('/client/arway-client.js', 'the client library (NavigatorClient with its durable queue, ObserverClient) as one browser ES module, Socket.IO included: <code>import { NavigatorClient } from "/client/arway-client.js"</code>')}
+</ul>
+<p>In Node.js, React Native or a bundler: <code>import { NavigatorClient } from 'arway-server/client'</code> (and
+<code>'arway-server/client/node'</code> for the file storage); <code>docs/client.md</code> has complete examples.</p>
 <h2>Operations</h2>
 <ul>
 ${link('/healthz', 'liveness: the process is up')}

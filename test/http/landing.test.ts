@@ -29,7 +29,7 @@ describe('GET /', () => {
   it('links to the docs, health and metrics, and every link answers 200', async () => {
     const page = (await api<string>(t, 'GET', '/')).text;
     const hrefs = [...page.matchAll(/href="([^"]+)"/g)].map((m) => m[1]!);
-    expect(hrefs.sort()).toEqual(['/docs', '/docs/asyncapi.json', '/docs/openapi.json', '/healthz', '/metrics', '/readyz']);
+    expect(hrefs.sort()).toEqual(['/client/arway-client.js', '/docs', '/docs/asyncapi.json', '/docs/openapi.json', '/healthz', '/metrics', '/readyz']);
     for (const href of hrefs) expect((await api(t, 'GET', href)).status, href).toBe(200);
   });
 

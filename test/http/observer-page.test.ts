@@ -8,11 +8,15 @@ import type { NavigationUpdateDto } from '../../src/contracts/index.js';
 import { Destination } from '../../src/persistence/entities/index.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { call, connect, newUser, tokenFor, type NavClient } from '../helpers/client.js';
+import { startTileServer, type TileServer } from './tiles.js';
 
 /**
- * The observer page in a real headless Chromium (Debian's `chromium`, driven by playwright-core):
- * it follows a walk live — arrow, distance, status, track — through stale data and reconnects,
- * until "Arrived", loading nothing but this server's own files.
+ * The observer page in a real headless Chromium (Debian's `chromium`, driven by playwright-core),
+ * running on the client library's browser build (/client/arway-client.js): it follows a walk live —
+ * arrow, distance, status, the track on a Leaflet map over tiles that this test serves itself (no
+ * internet here) and on the drawn-to-scale view — through stale data and reconnects, until
+ * "Arrived"; it falls back to the drawn view when tiles fail. Scripts and styles come only from this
+ * server, images from it and the tile server.
  */
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -29,9 +33,11 @@ let nav: NavClient;
 let token: string;
 let cafe: { id: string; name: string; lat: number; lon: number };
 let finishedSessionId = '';
+let tiles: TileServer;
 
 beforeAll(async () => {
-  t = await startTestApp({ FLUSH_INTERVAL_MS: '20' });
+  tiles = await startTileServer();
+  t = await startTestApp({ FLUSH_INTERVAL_MS: '20', MAP_TILE_URL: tiles.template, MAP_TILE_ATTRIBUTION: 'Test tiles (drawn by the test)' });
   const d = await t.app.orm.em.fork().findOneOrFail(Destination, { description: '회사 앞 카페' });
   cafe = { id: d.id, name: d.name, lat: d.latitude, lon: d.longitude };
   token = (await tokenFor(t)).token;
@@ -55,6 +61,7 @@ afterAll(async () => {
   await browser?.close();
   nav?.close();
   await t?.close();
+  await tiles?.close();
 });
 
 /** A page that records every request and every error it sees. */
@@ -188,6 +195,32 @@ describe.skipIf(skip)('observer page /watch/:sessionId', () => {
     expect(await page.locator('#eta').textContent()).toBe('arrived');
     await expect.poll(drawn, { timeout: 10_000 }).toBe(sent.length);
 
+    // On the map: Leaflet over the test's tiles, with the whole track as one line and the walker.
+    expect(await html(page).getAttribute('data-map-mode')).toBe('tiles');
+    const leaflet = page.locator('#leaflet-map');
+    expect(await leaflet.isVisible()).toBe(true);
+    expect(await page.locator('#map').isVisible()).toBe(false);
+    expect(Number(await leaflet.getAttribute('data-tiles-loaded'))).toBeGreaterThan(0);
+    expect(await page.locator('#leaflet-map img.leaflet-tile-loaded').count()).toBeGreaterThan(0);
+    await expect.poll(() => leaflet.getAttribute('data-points')).toBe(await page.locator('#map').getAttribute('data-points'));
+    const trackPath = (await page.locator('#leaflet-map path.lf-track').getAttribute('d')) ?? '';
+    expect(trackPath.split(/[ML]/).filter((seg) => seg.trim()).length).toBeGreaterThan(20); // one vertex per point (Leaflet simplifies a little)
+    expect(await page.locator('#leaflet-map path.lf-walker').count()).toBe(1);
+    expect(await page.locator('#leaflet-map path.lf-radius').count()).toBe(1);
+    expect(await page.locator('.leaflet-control-attribution').textContent()).toContain('Test tiles');
+    // The tile server sees this origin as the Referer, never the page's path or its token.
+    const tileRequests = tiles.requests.filter((r) => /^\/\d+\/\d+\/\d+\.png$/.test(r.path));
+    expect(tileRequests.length).toBeGreaterThan(0);
+    for (const r of tileRequests) expect(r.headers.referer ?? `${t.url}/`).toBe(`${t.url}/`);
+
+    await mkdir(`${root}test-artifacts`, { recursive: true });
+    await page.screenshot({ path: `${root}test-artifacts/observer-page.png` });
+
+    // The drawn view is one click away.
+    await page.locator('#map-toggle').click();
+    expect(await html(page).getAttribute('data-map-mode')).toBe('drawn');
+    expect(await page.locator('#map').isVisible()).toBe(true);
+
     // To scale: the scale bar's length in px over the map's px per metre is the metres it claims.
     const label = (await page.locator('#scale-label').textContent())!;
     expect(label).toMatch(/^\d+ m$/);
@@ -197,16 +230,18 @@ describe.skipIf(skip)('observer page /watch/:sessionId', () => {
     expect(barPx / radiusPx).toBeCloseTo(Number.parseInt(label, 10) / arrivalRadius, 1);
     expect(await page.locator('#map-caption').textContent()).toContain(`${sent.length} positions`);
 
-    // Self-contained: every request went to this server; no script or console errors.
-    expect(requests.filter((u) => !u.startsWith(t.url + '/'))).toEqual([]);
-    expect(requests.some((u) => u.endsWith('/assets/socket.io.min.js'))).toBe(true);
+    // Self-contained: every request went to this server, but the tiles; no script or console errors.
+    expect(requests.filter((u) => !u.startsWith(t.url + '/') && !u.startsWith(tiles.origin + '/'))).toEqual([]);
+    expect(requests.filter((u) => u.startsWith(tiles.origin + '/')).every((u) => u.endsWith('.png'))).toBe(true);
+    expect(requests.some((u) => u.endsWith('/client/arway-client.js'))).toBe(true);
+    expect(requests.some((u) => u.endsWith('/assets/leaflet/leaflet.js'))).toBe(true);
     expect(errors).toEqual([]);
 
-    await mkdir(`${root}test-artifacts`, { recursive: true });
-    await page.screenshot({ path: `${root}test-artifacts/observer-page.png` });
+    await page.screenshot({ path: `${root}test-artifacts/observer-page-drawn.png` });
     if (process.env.UPDATE_DOCS_SCREENSHOT === '1') {
       await mkdir(`${root}docs`, { recursive: true });
       await copyFile(`${root}test-artifacts/observer-page.png`, `${root}docs/observer-page.png`);
+      await copyFile(`${root}test-artifacts/observer-page-drawn.png`, `${root}docs/observer-page-drawn.png`);
     }
     await page.close();
     finishedSessionId = sessionId;
@@ -238,6 +273,35 @@ describe.skipIf(skip)('observer page /watch/:sessionId', () => {
     const { page, errors } = await openPage(`${t.url}/watch/${finishedSessionId}#jwt=${token}`);
     await expect.poll(() => status(page).getAttribute('data-status')).toBe('arrived');
     expect(Number(await page.locator('#map').getAttribute('data-points'))).toBeGreaterThan(50);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('falls back to the drawn view when the map tiles fail to load', async () => {
+    expect(finishedSessionId, 'needs the walk of the first test').not.toBe('');
+    tiles.failing = true;
+    try {
+      const { page, errors } = await openPage(`${t.url}/watch/${finishedSessionId}#jwt=${token}`);
+      await expect.poll(() => html(page).getAttribute('data-map-mode'), { timeout: 15_000 }).toBe('drawn');
+      expect(await page.locator('#map').isVisible()).toBe(true);
+      expect(await page.locator('#leaflet-map').isVisible()).toBe(false);
+      expect(await page.locator('#map-toggle').isVisible()).toBe(false);
+      await expect.poll(() => page.locator('#map-caption').textContent()).toContain('Map tiles could not be loaded: showing the drawn view.');
+      expect(Number(await page.locator('#map').getAttribute('data-points'))).toBeGreaterThan(50);
+      // The failed tiles are the only errors the browser saw.
+      expect(errors.filter((e) => !/Failed to load resource.*500/.test(e))).toEqual([]);
+      await page.close();
+    } finally {
+      tiles.failing = false;
+    }
+  });
+
+  it('#map=drawn shows the drawn view without asking for tiles', async () => {
+    const before = tiles.requests.length;
+    const { page, errors } = await openPage(`${t.url}/watch/${finishedSessionId}#jwt=${token}&map=drawn`);
+    await expect.poll(() => status(page).getAttribute('data-status')).toBe('arrived');
+    expect(await html(page).getAttribute('data-map-mode')).toBe('drawn');
+    expect(tiles.requests.length).toBe(before);
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -276,7 +340,10 @@ describe('observer page assets (HTTP only)', () => {
     const page = await fetch(`${t.url}/watch/6f1c1b7e-3c57-4d7e-9a57-0d2f2f0b9b11`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const csp = page.headers.get('content-security-policy')!;
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self';");
+    expect(csp).toContain(`img-src 'self' data: ${tiles.origin};`); // the tiles' origin, for images only
     expect(page.headers.get('referrer-policy')).toBe('no-referrer');
     const text = await page.text();
     expect(text).not.toMatch(/(src|href)="(https?:)?\/\//);
@@ -286,9 +353,41 @@ describe('observer page assets (HTTP only)', () => {
     expect(client.headers.get('content-type')).toMatch(/^text\/javascript/);
     expect(await client.text()).toContain('Socket.IO');
 
-    for (const asset of ['/assets/watch/watch.js', '/assets/watch/watch.css']) {
+    for (const asset of ['/assets/watch/watch.js', '/assets/watch/watch.css', '/assets/leaflet/leaflet.js', '/assets/leaflet/leaflet.css', '/assets/leaflet/images/layers.png']) {
       expect((await fetch(t.url + asset)).status).toBe(200);
     }
     expect((await fetch(`${t.url}/watch/not-a-session`)).status).toBe(404);
+  });
+});
+
+describe('the client library browser build and the page without tiles (HTTP only)', () => {
+  it('serves /client/arway-client.js: one ES module with socket.io-client, no zod, no Node modules, and its source map', async () => {
+    const res = await fetch(`${t.url}/client/arway-client.js`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*'); // importable by an app on another origin
+    const code = await res.text();
+    expect(code).toMatch(/export\s*\{[^}]*\bNavigatorClient\b/);
+    expect(code).toMatch(/\bObserverClient\b/);
+    expect(code).not.toMatch(/from\s*["'](node:|fs|path|zod)/);
+    expect(code).not.toContain('ZodError');
+    expect(code).toContain('sourceMappingURL=arway-client.js.map');
+    const map = await fetch(`${t.url}/client/arway-client.js.map`);
+    expect(map.status).toBe(200);
+    expect(((await map.json()) as { sources: string[] }).sources.some((s) => s.endsWith('src/client/navigator.ts'))).toBe(true);
+  });
+
+  it('MAP_TILE_URL=none: no Leaflet on the page and no other origin in the CSP; {s} subdomains become a wildcard', async () => {
+    const { default: Fastify } = await import('fastify');
+    const { registerObserverPage, pageCsp } = await import('../../src/http/observer.js');
+    const http = Fastify();
+    registerObserverPage(http, { tileUrl: null, attribution: '', maxZoom: 19 });
+    const res = await http.inject({ url: '/watch/6f1c1b7e-3c57-4d7e-9a57-0d2f2f0b9b11' });
+    expect(res.body).not.toContain('/assets/leaflet/');
+    expect(res.body).toContain('<script type="application/json" id="watch-config">{"map":{"tileUrl":null');
+    expect(res.headers['content-security-policy']).toContain("img-src 'self' data:;");
+    await http.close();
+    expect(pageCsp({ tileUrl: 'https://{s}.tile.example.com/{z}/{x}/{y}.png', attribution: '', maxZoom: 19 })).toContain("img-src 'self' data: https://*.tile.example.com;");
+    expect(pageCsp({ tileUrl: '/tiles/{z}/{x}/{y}.png', attribution: '', maxZoom: 19 })).toContain("img-src 'self' data:;");
   });
 });
