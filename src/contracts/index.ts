@@ -1,2 +1,3 @@
 export * from './events.js';
 export * from './schemas.js';
+export * from './fast-parse.js';
