@@ -198,6 +198,8 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
   private paceMs = 0;
   private lastSendAtMs = 0;
   private authFailures = 0;
+  /** The server refused the credentials for good (a fixed token, or getToken() failing 3 times): set until connect(). */
+  private authStopped: ClientError | null = null;
   private pendingHeading: HeadingPayload | null = null;
   private headingInFlight = false;
   private headingTimer: ReturnType<typeof setTimeout> | undefined;
@@ -241,7 +243,8 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
     this.retry = new Backoff({ initialMs: options.retryDelayMs ?? 250, maxMs: options.retryDelayMaxMs ?? 30_000 });
     this.conn = new Connection(
       options,
-      async () => ({ token: options.getToken ? await options.getToken() : options.token }),
+      // echo: false — the acknowledgements carry every update this client causes (protocol.md, `auth.echo`).
+      async () => ({ token: options.getToken ? await options.getToken() : options.token, echo: false }),
       {
         connecting: () => this.setState('connecting'),
         connected: (info) => this.onConnected(info.recovered),
@@ -488,7 +491,11 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
       if (this.endedValue || (this.phase as Phase) === 'closed') return null;
       if (Date.now() > deadline) throw new ClientError('TIMEOUT', 'end(): no answer in time');
       if (!this.live || !this.conn.connected) {
-        await this.waitFor(() => this.live || this.endedValue !== null, deadline - Date.now());
+        await this.waitFor(() => this.live || this.endedValue !== null || this.authStopped !== null, deadline - Date.now());
+        if (this.authStopped && !this.live) {
+          this.phase = 'active';
+          throw this.authStopped;
+        }
         continue;
       }
       const answer = await this.conn.call('session:end', { sessionId: this.sessionIdValue!, status });
@@ -503,6 +510,16 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
         this.sessionEnded({ sessionId: this.sessionIdValue!, status, totalDistance: null });
         return null;
       }
+      if (error?.code === 'UNAUTHORIZED' && this.options.getToken) {
+        // The token is being cut at its expiry: the server disconnects this socket, the client comes
+        // back with a fresh one and resumes, and the end is sent again (unless the server refuses for good).
+        await this.waitFor(() => !this.live || this.authStopped !== null, deadline - Date.now());
+        if (this.authStopped) {
+          this.phase = 'active';
+          throw this.authStopped;
+        }
+        continue;
+      }
       if (error && !RETRYABLE.has(error.code)) {
         this.phase = 'active';
         throw ClientError.fromWire(error, 'session:end');
@@ -515,6 +532,7 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
   connect(): void {
     this.assertOpen();
     this.authFailures = 0;
+    this.authStopped = null;
     this.conn.reconnectNow();
   }
 
@@ -580,6 +598,7 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
     // A fresh token may help (getToken); a fixed token the server refuses will not get better.
     if (this.options.getToken && ++this.authFailures < 3) return 'retry';
     const error = new ClientError('UNAUTHORIZED', 'the server refused the token (UNAUTHORIZED): give a valid one and call connect()', { fatal: true });
+    this.authStopped = error;
     this.failBind(error);
     this.report(error);
     this.setState('offline');
