@@ -82,7 +82,7 @@ async function setup(cmd: SetupCommand): Promise<void> {
   const failures = await pool(cmd.tokens, cmd.concurrency, async (token, i) => {
     const index = cmd.firstIndex + i;
     const angle0 = (2 * Math.PI * index) / cmd.totalNavigators;
-    const socket = await connect(cmd.url, { token });
+    const socket = await connect(cmd.url, cmd.noEcho ? { token, echo: false } : { token });
     const start = walkAt({ center, angle0 }, 0);
     const answer = await call(socket, 'session:start', { destinationId: cmd.destination.id, position: { lat: start.lat, lon: start.lon, accuracy: ACCURACY_M } });
     if (!answer.ok) throw new Error(`session:start: ${answer.error.code} ${answer.error.message}`);

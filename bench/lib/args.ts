@@ -25,6 +25,8 @@ export interface Options {
   capacityPhases: number[];
   /** Runs of the whole benchmark; with more than one, a summary of the medians. */
   repeat: number;
+  /** Navigators ask for the echo of their own updates (protocol v1's default); by default they do not (`auth.echo: false`). */
+  echo: boolean;
 }
 
 /** The name of the open-loop phase at `fraction` of the measured max: `0.5×max`, `2×max`. */
@@ -52,6 +54,7 @@ export function parseArgs(argv: string[], helpFile: string): Options {
     serverDir: ROOT,
     capacityPhases: [0.5, 2],
     repeat: 1,
+    echo: false,
   };
   const set = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -100,6 +103,7 @@ export function parseArgs(argv: string[], helpFile: string): Options {
         break;
       }
       case '--repeat': o.repeat = Math.floor(num(1)); break;
+      case '--echo': o.echo = true; break;
       case '--server-dir': {
         o.serverDir = resolve(value());
         if (!existsSync(join(o.serverDir, 'src/server.ts'))) throw new Error(`--server-dir: no src/server.ts in ${o.serverDir}`);

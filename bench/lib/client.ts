@@ -9,7 +9,7 @@ import { NAVIGATION_NAMESPACE } from '../../src/contracts/index.js';
 export type Answer = { ok: true; duplicate?: boolean; update?: { durableSeq: number } } | { ok: false; error: { code: string; message: string } };
 
 /** A connected socket of the navigation namespace, or the connect error (or a timeout). */
-export function connect(url: string, auth: Record<string, string>, timeoutMs = 30_000): Promise<Socket> {
+export function connect(url: string, auth: Record<string, string | boolean>, timeoutMs = 30_000): Promise<Socket> {
   const socket = io(url + NAVIGATION_NAMESPACE, { auth, transports: ['websocket'], reconnection: false, forceNew: true, timeout: timeoutMs });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

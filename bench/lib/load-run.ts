@@ -100,6 +100,7 @@ async function loadTarget(
             observersPerNavigator: o.observers,
             destination,
             concurrency: 50,
+            noEcho: !o.echo,
           },
           'setup-done',
           300_000,

@@ -21,6 +21,11 @@ export interface SetupCommand {
   destination: { id: string; lat: number; lon: number };
   /** Connections/handshakes in flight at once while setting up. */
   concurrency: number;
+  /**
+   * Navigators connect with `auth.echo: false` (as the client library does): the server sends
+   * their updates in the acknowledgements only. The baseline ignores the field (it always echoes).
+   */
+  noEcho: boolean;
 }
 
 export interface PhaseCommand {

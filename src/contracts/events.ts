@@ -152,4 +152,10 @@ export interface SocketData {
    * socket then.
    */
   credentialsExpireAtMs: number | null;
+  /**
+   * Extension (handshake `auth.echo`, default true): false when the client does not want a
+   * `navigation:update` event for the messages it sent with an acknowledgement, which carries the
+   * same update. The session's other sockets and observers get it as before.
+   */
+  echo: boolean;
 }

@@ -45,10 +45,11 @@ function bump(map: Map<string, number>, userId: string, by: number): void {
  * Sets the socket's identity. A socket restored by connection state recovery keeps its sessions
  * and rooms when it is the same identity as before; otherwise it starts afresh.
  */
-function identify(socket: NavSocket, identity: Pick<SocketData, 'userId' | 'shareSessionId' | 'credentialsExpireAtMs'>): void {
+function identify(socket: NavSocket, identity: Pick<SocketData, 'userId' | 'shareSessionId' | 'credentialsExpireAtMs' | 'echo'>): void {
   const previous = socket.recovered ? (socket.data as SocketData | undefined) : undefined;
   if (previous && previous.userId === identity.userId && previous.shareSessionId === identity.shareSessionId) {
     previous.credentialsExpireAtMs = identity.credentialsExpireAtMs;
+    previous.echo = identity.echo;
     return;
   }
   if (previous) for (const room of [...socket.rooms]) if (room !== socket.id) void socket.leave(room);
@@ -74,20 +75,22 @@ export function authenticate(deps: {
   return async (socket: NavSocket, next: (err?: ExtendedError) => void): Promise<void> => {
     const token = field(socket.handshake.auth, 'token');
     const shareToken = field(socket.handshake.auth, 'shareToken');
+    // Only `false` turns the echo of acknowledged updates off; any other value keeps protocol v1's behaviour.
+    const echo = field(socket.handshake.auth, 'echo') !== false;
     try {
       if (deps.isShuttingDown()) return next(new Error('UNAVAILABLE'));
       if (typeof token === 'string' && token.length > 0 && token.length < MAX_TOKEN_LENGTH) {
         const { userId, expiresAtMs } = await deps.auth.verifyUser(token);
         if (!(await deps.repository.userExists(userId))) return next(new Error('UNAUTHORIZED'));
         if (!deps.limiter.reserve(userId)) return next(new Error('RATE_LIMITED'));
-        identify(socket, { userId, shareSessionId: null, credentialsExpireAtMs: expiresAtMs });
+        identify(socket, { userId, shareSessionId: null, credentialsExpireAtMs: expiresAtMs, echo });
         return next();
       }
       if (typeof shareToken === 'string' && shareToken.length > 0 && shareToken.length < MAX_SHARE_TOKEN_LENGTH) {
         const session = await deps.repository.findSessionByShareTokenHash(hashShareToken(shareToken));
         const expiresAtMs = session?.shareTokenExpiresAt?.getTime() ?? null;
         if (!session || (expiresAtMs !== null && expiresAtMs < Date.now())) return next(new Error('UNAUTHORIZED'));
-        identify(socket, { userId: null, shareSessionId: session.id, credentialsExpireAtMs: expiresAtMs });
+        identify(socket, { userId: null, shareSessionId: session.id, credentialsExpireAtMs: expiresAtMs, echo });
         return next();
       }
       return next(new Error('UNAUTHORIZED'));

@@ -54,7 +54,7 @@ export function bindEvents(socket: NavSocket, deps: DispatchDeps): void {
   const { hooks, flow } = deps;
 
   /** The answer to one message: at once when every step is synchronous (a resident session), else a promise. */
-  function answer(event: InboundEvent, args: unknown[]): Ack<object> | Promise<Ack<object>> {
+  function answer(event: InboundEvent, args: unknown[], acked: boolean): Ack<object> | Promise<Ack<object>> {
     const refused = deps.credentials.refusal(socket) ?? flow.admit();
     if (refused) return refused;
     if (deps.isShuttingDown()) return fail('UNAVAILABLE', 'server is shutting down: reconnect and resume');
@@ -73,7 +73,7 @@ export function bindEvents(socket: NavSocket, deps: DispatchDeps): void {
     canonicalIds(data);
     let out: object | Promise<object>;
     try {
-      out = (deps.handlers[event] as Handler)(socket, data as never);
+      out = (deps.handlers[event] as Handler)(socket, data as never, acked);
     } catch (err) {
       return failed(err, event);
     }
@@ -100,7 +100,7 @@ export function bindEvents(socket: NavSocket, deps: DispatchDeps): void {
       const started = performance.now();
       const ack = takeAck(args);
       hooks.received?.(event);
-      const result = answer(event, args);
+      const result = answer(event, args, ack !== undefined);
       if (result instanceof Promise) void result.then((r) => respond(event, ack, started, r));
       else respond(event, ack, started, result);
     });

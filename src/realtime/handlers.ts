@@ -7,14 +7,23 @@ import type { SessionRooms } from './session-rooms.js';
 
 type Payload<E extends InboundEvent> = Parameters<ClientToServerEvents[E]>[0];
 
-/** One event's use case: a validated payload in, the acknowledgement's fields out (or a WireFailure). */
-export type Handler<E extends InboundEvent = InboundEvent> = (socket: NavSocket, payload: Payload<E>) => Promise<object> | object;
+/**
+ * One event's use case: a validated payload in, the acknowledgement's fields out (or a WireFailure).
+ * `acked`: the message came with an acknowledgement callback.
+ */
+export type Handler<E extends InboundEvent = InboundEvent> = (socket: NavSocket, payload: Payload<E>, acked: boolean) => Promise<object> | object;
 
 /** The user of a user connection; a share-token connection may only observe. */
 function userOf(socket: NavSocket): string {
   if (!socket.data.userId) throw new WireFailure('FORBIDDEN', 'a share-token connection may only observe');
   return socket.data.userId;
 }
+
+/**
+ * The socket an update is not echoed to: the sender, when it asked for no echo (`auth.echo` false)
+ * and its acknowledgement carries the update. A message without acknowledgement gets the event.
+ */
+const origin = (socket: NavSocket, acked: boolean) => (acked && !socket.data.echo ? socket.id : undefined);
 
 /**
  * The event → handler table of the protocol (docs/protocol.md): each handler authorizes, asks the
@@ -40,9 +49,9 @@ export function createHandlers(sessions: SessionRooms, presence: Presence): { [E
       return room.resumed();
     },
     // The hot path: answered without waiting when the session is in memory.
-    position: (socket, p) => withRoom(socket, p.sessionId, (room) => room.fix(p)),
-    'position:batch': (socket, p) => withRoom(socket, p.sessionId, (room) => room.batch(p)),
-    heading: (socket, p) => withRoom(socket, p.sessionId, (room) => room.heading(p)),
+    position: (socket, p, acked) => withRoom(socket, p.sessionId, (room) => room.fix(p, origin(socket, acked))),
+    'position:batch': (socket, p, acked) => withRoom(socket, p.sessionId, (room) => room.batch(p, origin(socket, acked))),
+    heading: (socket, p, acked) => withRoom(socket, p.sessionId, (room) => room.heading(p, origin(socket, acked))),
     'session:end': async (socket, p) => ({ session: await (await sessions.owned(userOf(socket), p.sessionId)).end(p.status) }),
     'session:observe': async (socket, p) => {
       const partial = await sessions.snapshot(socket.data, p.sessionId);

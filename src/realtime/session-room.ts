@@ -35,7 +35,8 @@ export interface EndedDto {
 
 /** What a room tells the sockets following it (implemented over Socket.IO rooms in socket-server.ts). */
 export interface RoomBroadcast {
-  update(update: NavigationUpdateDto): void;
+  /** To the session's room; not to the socket `exceptSocketId` (its acknowledgement carries the update: `auth.echo` false). */
+  update(update: NavigationUpdateDto, exceptSocketId?: string): void;
   /** To the navigator: `durableSeq` advanced. */
   durable(sessionId: string, durableSeq: number): void;
   arrived(p: ArrivedDto): void;
@@ -199,19 +200,22 @@ export class SessionRoom {
     this.ctx.durableUntold(this);
   }
 
-  /** `position`: one fix. */
-  fix(input: PositionInput): PositionAck {
+  /**
+   * `position`: one fix. `origin`: the socket that sent it, when that socket takes the update from
+   * the acknowledgement only (`auth.echo` false); the room's other members get it as an event.
+   */
+  fix(input: PositionInput, origin?: string): PositionAck {
     if (input.seq <= this.acceptedSeqValue) return { duplicate: true, durableSeq: this.toldDurableSeq() };
     if (this.ctx.writer.capacity() < 1) throw unavailable();
     const applied = this.apply(input);
     if (!this.ctx.writer.write([applied.point], applied.events)) throw unavailable();
     const update = this.toDto(applied.update);
-    this.publish(update, applied.update.arrivedNow ? update : null);
+    this.publish(update, applied.update.arrivedNow ? update : null, origin);
     return { update };
   }
 
   /** `position:batch`: many fixes, accepted whole or not at all; one update to the room. */
-  batch(input: PositionBatchInput) {
+  batch(input: PositionBatchInput, origin?: string) {
     const fresh = input.points.filter((p) => p.seq > this.acceptedSeqValue);
     if (fresh.length > this.ctx.writer.capacity()) throw unavailable();
     const points: PointRecord[] = [];
@@ -228,12 +232,12 @@ export class SessionRoom {
     }
     if (!this.ctx.writer.write(points, events)) throw unavailable();
     const last = lastUpdate && this.toDto(lastUpdate);
-    if (last) this.publish(last, arrivalUpdate && (arrivalUpdate === lastUpdate ? last : this.toDto(arrivalUpdate)));
+    if (last) this.publish(last, arrivalUpdate && (arrivalUpdate === lastUpdate ? last : this.toDto(arrivalUpdate)), origin);
     return { accepted: fresh.length, duplicates: input.points.length - fresh.length, durableSeq: this.toldDurableSeq(), update: last };
   }
 
   /** `heading`: a compass sample; at most one analytics event per HEADING_EVENT_INTERVAL_MS. */
-  heading(input: HeadingInput): { update: NavigationUpdateDto | null } {
+  heading(input: HeadingInput, origin?: string): { update: NavigationUpdateDto | null } {
     const nowMs = this.ctx.now();
     const recordedAtMs = input.recordedAt ?? nowMs;
     const reference = input.reference ?? 'true';
@@ -245,7 +249,7 @@ export class SessionRoom {
     }
     if (!u || u.late) return { update: this.last };
     const update = this.toDto(u);
-    this.publish(update);
+    this.publish(update, null, origin);
     return { update };
   }
 
@@ -359,10 +363,10 @@ export class SessionRoom {
     return dto;
   }
 
-  /** Sends an update to the room; an arrival (in this update or earlier in a batch) closes the session. */
-  private publish(update: NavigationUpdateDto, arrival: NavigationUpdateDto | null = null): void {
+  /** Sends an update to the room (but `origin`); an arrival (in this update or earlier in a batch) closes the session. */
+  private publish(update: NavigationUpdateDto, arrival: NavigationUpdateDto | null = null, origin?: string): void {
     if (!update.late && !update.outlier) this.last = update;
-    this.ctx.broadcast.update(update);
+    this.ctx.broadcast.update(update, origin);
     if (arrival) void this.arrive(arrival);
   }
 

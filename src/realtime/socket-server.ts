@@ -70,7 +70,10 @@ export interface Realtime {
 /** The room broadcasts of the session rooms, over Socket.IO rooms (and the cluster's adapter). */
 function broadcastOver(nsp: NavNamespace, credentials: Credentials): RoomBroadcast {
   return {
-    update: (u) => void nsp.to(rooms.session(u.sessionId)).emit('navigation:update', u),
+    update: (u, exceptSocketId) => {
+      const room = nsp.to(rooms.session(u.sessionId));
+      (exceptSocketId ? room.except(exceptSocketId) : room).emit('navigation:update', u);
+    },
     durable: (sessionId, durableSeq) => void nsp.to(rooms.navigator(sessionId)).emit('navigation:durable', { sessionId, durableSeq }),
     arrived: (p) => void nsp.to(rooms.session(p.sessionId)).emit('navigation:arrived', p),
     ended: (p) => void nsp.to(rooms.session(p.sessionId)).emit('session:ended', p),
