@@ -19,6 +19,7 @@
  *          `none` skips them)
  *        --repeat N (N whole runs, then the medians of the key figures and how often each target was met)
  *        --server-dir DIR (benchmark the server of another checkout, e.g. a worktree with an optimisation: A/B)
+ *        --server-flags "FLAGS" (more node flags for the real server only, e.g. "--max-semi-space-size=128")
  *        --echo (navigators connect without `auth.echo: false`, so the server also sends each one its own
  *          updates as events, as protocol v1 did by default; the baseline always does)
  * Every child is killed at the end, on Ctrl-C and on errors; all traffic stays on 127.0.0.1.

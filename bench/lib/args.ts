@@ -27,6 +27,8 @@ export interface Options {
   repeat: number;
   /** Navigators ask for the echo of their own updates (protocol v1's default); by default they do not (`auth.echo: false`). */
   echo: boolean;
+  /** More node flags for the real server only, after `npm start`'s (a V8 flag's A/B: the baseline keeps `npm start`'s). */
+  serverFlags: string[];
 }
 
 /** The name of the open-loop phase at `fraction` of the measured max: `0.5×max`, `2×max`. */
@@ -55,6 +57,7 @@ export function parseArgs(argv: string[], helpFile: string): Options {
     capacityPhases: [0.5, 2],
     repeat: 1,
     echo: false,
+    serverFlags: [],
   };
   const set = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -104,6 +107,7 @@ export function parseArgs(argv: string[], helpFile: string): Options {
       }
       case '--repeat': o.repeat = Math.floor(num(1)); break;
       case '--echo': o.echo = true; break;
+      case '--server-flags': o.serverFlags = value().split(/\s+/).filter(Boolean); break;
       case '--server-dir': {
         o.serverDir = resolve(value());
         if (!existsSync(join(o.serverDir, 'src/server.ts'))) throw new Error(`--server-dir: no src/server.ts in ${o.serverDir}`);

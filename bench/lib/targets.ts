@@ -146,7 +146,7 @@ export async function startServer(o: {
 
 /** The real server as `npm run bench` runs it: SERVER_ENV, the run's database and JWT_SECRET, DATA_DIR in `tmp`. */
 export async function startBenchServer(
-  o: { serverDir: string; cpuProf: boolean },
+  o: { serverDir: string; cpuProf: boolean; serverFlags: string[] },
   runDir: string,
   tmp: string,
   db: Database,
@@ -157,7 +157,7 @@ export async function startBenchServer(
   const { child, url, inspectorUrl } = await startServer({
     serverDir: o.serverDir,
     env: { ...SERVER_ENV, ...gc.env, DATABASE_URL: db.url, DATA_DIR: join(tmp, 'data'), JWT_SECRET },
-    flags: [...nodeFlags(profileDir, inspect), ...gc.flags],
+    flags: [...nodeFlags(profileDir, inspect), ...o.serverFlags, ...gc.flags],
     output: 'forward',
   });
   return { kind: 'server', url, child, inspectorUrl, profileDir, gcFile: gc.gcFile };
