@@ -34,6 +34,8 @@ interface Options {
   ratePerSec: number;
   batchRows: number;
   baselineSeconds: number;
+  /** One more cohort, deleted by ONE statement (what batching avoids), for comparison. */
+  single: boolean;
 }
 
 function options(): Options {
@@ -46,6 +48,7 @@ function options(): Options {
       rate: { type: 'string', default: '10' },
       'batch-rows': { type: 'string', default: '5000' },
       baseline: { type: 'string', default: '10' },
+      single: { type: 'boolean', default: false },
     },
   });
   const n = (v: string, name: string) => {
@@ -61,6 +64,7 @@ function options(): Options {
     ratePerSec: n(values.rate, 'rate'),
     batchRows: n(values['batch-rows'], 'batch-rows'),
     baselineSeconds: n(values.baseline, 'baseline'),
+    single: values.single,
   };
 }
 
@@ -133,8 +137,53 @@ class LiveLoad {
   }
 }
 
+/** The server's write-behind flush durations (its /metrics histogram): cumulative bucket counts by upper bound, seconds. */
+async function flushBuckets(url: string): Promise<Map<number, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const buckets = new Map<number, number>();
+  for (const m of text.matchAll(/^arway_flush_duration_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) {
+    buckets.set(m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2]));
+  }
+  return buckets;
+}
+
+/** Flushes between two scrapes: count and the bucket bound under which 50 % / 99 % of them finished. */
+function describeFlushes(before: Map<number, number>, after: Map<number, number>): string {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
+  const under = (p: number) => {
+    for (const b of bounds) if ((after.get(b) ?? 0) - (before.get(b) ?? 0) >= p * total) return b === Number.POSITIVE_INFINITY ? '> 5 s' : `≤ ${b * 1000} ms`;
+    return '?';
+  };
+  return `${total} flushes, p50 ${under(0.5)}, p99 ${under(0.99)}`;
+}
+
 const describeAcks = (h: Histogram) =>
   `${h.count} acks, p50 ${ms(h.percentile(50))}, p99 ${ms(h.percentile(99))}, max ${ms(h.max)}`;
+
+/** What batching avoids: the cohort's sessions deleted by one statement (the foreign keys cascade to 3+ million rows). */
+async function deleteInOneStatement(url: string, days: number): Promise<PruneReport> {
+  const c = pgClient(url);
+  await c.connect();
+  try {
+    const cutoff = new Date(Date.now() - days * 86_400_000);
+    const [{ rows: [counts] }] = [
+      await c.query<{ s: string; p: string; e: string; f: string }>(
+        `select count(*) as s, (select count(*) from navigation_points where session_id in (select id from navigation_sessions where status <> 'active' and completed_at < $1)) as p,
+                (select count(*) from analytics_events where session_id in (select id from navigation_sessions where status <> 'active' and completed_at < $1)) as e,
+                (select count(*) from feedback where session_id in (select id from navigation_sessions where status <> 'active' and completed_at < $1)) as f
+           from navigation_sessions where status <> 'active' and completed_at < $1`,
+        [cutoff],
+      ),
+    ];
+    const started = performance.now();
+    await c.query(`delete from navigation_sessions where status <> 'active' and completed_at < $1`, [cutoff]);
+    const durationMs = performance.now() - started;
+    return { cutoff, dryRun: false, ran: true, stopped: false, durationMs, sessions: Number(counts!.s), points: Number(counts!.p), events: Number(counts!.e), feedback: Number(counts!.f) };
+  } finally {
+    await c.end();
+  }
+}
 
 async function main(): Promise<void> {
   const o = options();
@@ -164,7 +213,8 @@ async function main(): Promise<void> {
   );
   if (!dest) throw new Error('the server did not seed a destination');
   // Cohort c (0-based) ended 30 + 10 (runs - c) days ago; run r prunes what ended before 30 + 10 (runs - r) - 5 days.
-  const cohortSize = Math.ceil(o.sessions / o.runs);
+  const cohorts = o.runs + (o.single ? 1 : 0);
+  const cohortSize = Math.ceil(o.sessions / cohorts);
   const seedSessions = async (n: number, status: 'completed' | 'active', endedDaysAgo: number, label: string) => {
     await client.query(
       `insert into navigation_sessions (id, user_id, destination_id, status, started_at, completed_at, total_distance, last_seq, share_token_hash)
@@ -175,7 +225,7 @@ async function main(): Promise<void> {
       [dest.id, status, endedDaysAgo, label, perSession, n],
     );
   };
-  for (let c = 0; c < o.runs; c++) await seedSessions(Math.min(cohortSize, o.sessions - c * cohortSize), 'completed', 30 + 10 * (o.runs - c), `old${c}`);
+  for (let c = 0; c < cohorts; c++) await seedSessions(Math.min(cohortSize, o.sessions - c * cohortSize), 'completed', 30 + 10 * (cohorts - c), `old${c}`);
   const survivors = { recent: 200, active: 50 };
   await seedSessions(survivors.recent, 'completed', 1, 'recent');
   await seedSessions(survivors.active, 'active', 365, 'active');
@@ -225,11 +275,14 @@ async function main(): Promise<void> {
   const pruner = new Pruner(orm);
   const summary: string[] = [];
 
-  for (let r = 0; r < o.runs; r++) {
+  for (let r = 0; r < cohorts; r++) {
+    const single = o.single && r === cohorts - 1;
     live.phase();
+    const flushesAtStart = await flushBuckets(server.url);
     await new Promise((res) => setTimeout(res, o.baselineSeconds * 1000));
     const before = live.phase();
-    const days = 30 + 10 * (o.runs - r) - 5;
+    const flushesBefore = await flushBuckets(server.url);
+    const days = 30 + 10 * (cohorts - r) - 5;
     const statements = new Histogram();
     let longest: PurgeStatement = { table: '', rows: 0, ms: 0 };
     // Lock waits, sampled from a second connection.
@@ -250,17 +303,24 @@ async function main(): Promise<void> {
         await new Promise((res) => setTimeout(res, 20));
       }
     })();
-    const report: PruneReport = await pruner.prune({
-      retentionDays: days,
-      batchRows: o.batchRows,
-      onStatement: (s) => {
-        statements.record(s.ms);
-        if (s.ms > longest.ms) longest = s;
-      },
-    });
+    const report: PruneReport = single
+      ? await deleteInOneStatement(db.url, days)
+      : await pruner.prune({
+          retentionDays: days,
+          batchRows: o.batchRows,
+          onStatement: (s) => {
+            statements.record(s.ms);
+            if (s.ms > longest.ms) longest = s;
+          },
+        });
+    if (single) {
+      statements.record(report.durationMs);
+      longest = { table: 'navigation_sessions (cascading)', rows: report.sessions + report.points + report.events + report.feedback, ms: report.durationMs };
+    }
     sampling = false;
     await sampler;
     const during = live.phase();
+    const flushesDuring = await flushBuckets(server.url);
     const rows = report.sessions + report.points + report.events + report.feedback;
     const after = await sizes(client);
     const { rows: [dead] } = await client.query<{ d: string }>(`select n_dead_tup as d from pg_stat_user_tables where relname = 'navigation_points'`);
@@ -269,11 +329,12 @@ async function main(): Promise<void> {
     const vacuumSeconds = (performance.now() - vacuumStarted) / 1000;
     const vacuumed = await sizes(client);
     const lines = [
-      `run ${r + 1}: prune --days ${days}: ${report.sessions} sessions, ${report.points.toLocaleString('en')} points, ${report.events} events, ${report.feedback} feedback in ${(report.durationMs / 1000).toFixed(1)} s = ${Math.round(rows / (report.durationMs / 1000)).toLocaleString('en')} rows/s`,
+      `run ${r + 1}${single ? ' (ONE DELETE statement, for comparison)' : ''}: prune --days ${days}: ${report.sessions} sessions, ${report.points.toLocaleString('en')} points, ${report.events} events, ${report.feedback} feedback in ${(report.durationMs / 1000).toFixed(1)} s = ${Math.round(rows / (report.durationMs / 1000)).toLocaleString('en')} rows/s`,
       `  DELETE statements: ${statements.count}, p50 ${ms(statements.percentile(50))}, p99 ${ms(statements.percentile(99))}, longest ${ms(longest.ms)} (${longest.table}, ${longest.rows} rows)`,
       `  lock waits seen (pg_stat_activity, every 20 ms): ${lockSamples} samples, longest ${ms(maxLockWaitMs)}`,
       `  live acks before: ${describeAcks(before)}`,
       `  live acks during: ${describeAcks(during)}; errors ${live.errors}`,
+      `  server flushes (commit of live points) before: ${describeFlushes(flushesAtStart, flushesBefore)}; during: ${describeFlushes(flushesBefore, flushesDuring)}`,
       `  after prune: ${describeSizes(after)}; dead tuples ${Number(dead?.d ?? 0).toLocaleString('en')}`,
       `  VACUUM navigation_points: ${vacuumSeconds.toFixed(1)} s; after: ${describeSizes(vacuumed)}`,
     ];
