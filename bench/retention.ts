@@ -303,6 +303,7 @@ async function main(): Promise<void> {
         await new Promise((res) => setTimeout(res, 20));
       }
     })();
+    const { rows: [walStart] } = await client.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
     const report: PruneReport = single
       ? await deleteInOneStatement(db.url, days)
       : await pruner.prune({
@@ -321,22 +322,31 @@ async function main(): Promise<void> {
     await sampler;
     const during = live.phase();
     const flushesDuring = await flushBuckets(server.url);
+    // WAL written meanwhile (the prune's, plus the live load's few hundred points a second).
+    const { rows: [wal] } = await client.query<{ bytes: string }>('select pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) as bytes', [walStart!.lsn]);
     const rows = report.sessions + report.points + report.events + report.feedback;
     const after = await sizes(client);
     const { rows: [dead] } = await client.query<{ d: string }>(`select n_dead_tup as d from pg_stat_user_tables where relname = 'navigation_points'`);
+    const { rows: [walVacuum] } = await client.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
     const vacuumStarted = performance.now();
     await client.query('vacuum navigation_points');
     const vacuumSeconds = (performance.now() - vacuumStarted) / 1000;
+    const { rows: [walAfterVacuum] } = await client.query<{ bytes: string }>('select pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) as bytes', [walVacuum!.lsn]);
     const vacuumed = await sizes(client);
+    // Free space the heap now offers to new rows (the free space map, filled by VACUUM), when the extension is there.
+    const free = await client
+      .query<{ b: string }>(`create extension if not exists pg_freespacemap; select sum(avail) as b from pg_freespace('navigation_points')`)
+      .then((r) => Number((Array.isArray(r) ? r.at(-1) : r).rows[0]?.b ?? 0), () => null);
     const lines = [
       `run ${r + 1}${single ? ' (ONE DELETE statement, for comparison)' : ''}: prune --days ${days}: ${report.sessions} sessions, ${report.points.toLocaleString('en')} points, ${report.events} events, ${report.feedback} feedback in ${(report.durationMs / 1000).toFixed(1)} s = ${Math.round(rows / (report.durationMs / 1000)).toLocaleString('en')} rows/s`,
       `  DELETE statements: ${statements.count}, p50 ${ms(statements.percentile(50))}, p99 ${ms(statements.percentile(99))}, longest ${ms(longest.ms)} (${longest.table}, ${longest.rows} rows)`,
+      `  WAL written during the prune: ${mb(Number(wal!.bytes))} (${(Number(wal!.bytes) / Math.max(1, rows)).toFixed(0)} bytes per deleted row)`,
       `  lock waits seen (pg_stat_activity, every 20 ms): ${lockSamples} samples, longest ${ms(maxLockWaitMs)}`,
       `  live acks before: ${describeAcks(before)}`,
       `  live acks during: ${describeAcks(during)}; errors ${live.errors}`,
       `  server flushes (commit of live points) before: ${describeFlushes(flushesAtStart, flushesBefore)}; during: ${describeFlushes(flushesBefore, flushesDuring)}`,
       `  after prune: ${describeSizes(after)}; dead tuples ${Number(dead?.d ?? 0).toLocaleString('en')}`,
-      `  VACUUM navigation_points: ${vacuumSeconds.toFixed(1)} s; after: ${describeSizes(vacuumed)}`,
+      `  VACUUM navigation_points: ${vacuumSeconds.toFixed(1)} s, WAL ${mb(Number(walAfterVacuum!.bytes))}; after: ${describeSizes(vacuumed)} (plain VACUUM makes the space reusable; the files keep their size)${free === null ? '' : `; free space in the heap for new rows: ${mb(free)}`}`,
     ];
     console.log(lines.join('\n'));
     summary.push(...lines);

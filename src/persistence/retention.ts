@@ -113,7 +113,10 @@ export class Pruner {
       );
       if (rows.length === 0) return false;
       const ids = rows.map((r) => r.id);
-      addCounts(report, await purgeSessions(this.orm, ids, { batchRows: options.batchRows, onlyEnded: true, onStatement: options.onStatement }));
+      const round = await purgeSessions(this.orm, ids, { batchRows: options.batchRows, onlyEnded: true, onStatement: options.onStatement });
+      addCounts(report, round);
+      // Sessions that could not be deleted would be selected again for ever.
+      if (round.sessions === 0) throw new Error(`retention: none of ${ids.length} expired sessions could be deleted (${ids[0]}, …)`);
       const shared = rows.filter((r) => r.shared).map((r) => r.id);
       if (shared.length > 0) this.onShareLinksGone(shared);
       if (rows.length < batchSessions) return false;
