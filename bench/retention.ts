@@ -189,7 +189,7 @@ async function main(): Promise<void> {
   const o = options();
   const tmp = await tempDir('arway-bench-retention-');
   const db = await prepareDatabase(tmp, 'arway_bench_retention');
-  console.log(`database ${db.name} (${db.kind}); ${o.points.toLocaleString('en')} points over ${o.sessions.toLocaleString('en')} ended sessions, ${o.runs} prune runs`);
+  console.log(`database ${db.name} (${db.kind}); ${o.points.toLocaleString('en')} points over ${o.sessions.toLocaleString('en')} ended sessions, ${o.runs} prune runs${o.single ? " and one single-statement DELETE for comparison" : ""}`);
 
   const server = await startServer({
     serverDir: ROOT,
