@@ -191,7 +191,7 @@ export class SessionRooms {
     }
   }
 
-  /** Sessions that no longer exist (their account was deleted): dropped from memory, loaded never again from here. */
+  /** Sessions that no longer exist (their account was deleted): dropped from memory (a later message for one finds no session). */
   forget(sessionIds: readonly string[]): void {
     for (const id of sessionIds) {
       const room = this.rooms.get(id);
