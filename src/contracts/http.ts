@@ -200,12 +200,14 @@ export const accountDeletedSchema = z.object({
 
 /**
  * One line of GET /api/me/export (NDJSON: one JSON object per line, told apart by `type`). Order:
- * `export`, `user`, then per session (oldest first) its `session`, `point`s (ascending seq),
- * `event`s and `feedback`, and last `end` with the counts (a download without it is incomplete).
+ * `export`, `user`, the `destination`s the user created, then per session (oldest first) its
+ * `session`, `point`s (ascending seq), `event`s and `feedback`, and last `end` with the counts (a
+ * download without it is incomplete).
  */
 export const exportLineSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('export'), format: z.literal('arway-export'), version: z.literal(1), exportedAt: z.iso.datetime({ offset: true }) }),
   z.object({ type: z.literal('user'), id: z.uuid(), email: z.string(), name: z.string(), createdAt: z.string(), updatedAt: z.string() }),
+  destinationDtoSchema.extend({ type: z.literal('destination') }).describe('a destination the user created'),
   sessionItemSchema.extend({ type: z.literal('session') }),
   z.object({
     type: z.literal('point'),
@@ -224,7 +226,13 @@ export const exportLineSchema = z.discriminatedUnion('type', [
   feedbackDtoSchema.extend({ type: z.literal('feedback') }),
   z.object({
     type: z.literal('end'),
-    counts: z.object({ sessions: z.number().int(), points: z.number().int(), events: z.number().int(), feedback: z.number().int() }),
+    counts: z.object({
+      destinations: z.number().int(),
+      sessions: z.number().int(),
+      points: z.number().int(),
+      events: z.number().int(),
+      feedback: z.number().int(),
+    }),
   }),
 ]).meta({ id: 'ExportLine' });
 

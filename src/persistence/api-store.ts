@@ -126,6 +126,22 @@ export class OrmApiStore implements ApiStore {
     }
   }
 
+  async *destinationPagesCreatedBy(userId: string, pageSize: number): AsyncGenerator<DestinationRow[]> {
+    let after: string | null = null;
+    for (;;) {
+      const cursor: string | null = after;
+      const rows: IDestination[] = await guard(() =>
+        this.orm.em
+          .fork()
+          .find(Destination, cursor ? { createdBy: userId, id: { $gt: cursor } } : { createdBy: userId }, { orderBy: { id: 'asc' }, limit: pageSize }),
+      );
+      if (rows.length === 0) return;
+      yield rows.map(toDestinationRow);
+      if (rows.length < pageSize) return;
+      after = rows[rows.length - 1]!.id;
+    }
+  }
+
   async *eventPages(sessionId: string, pageSize: number): AsyncGenerator<EventRow[]> {
     const { table, column: c } = columnsOf(this.orm, AnalyticsEvent, EVENT_PROPERTIES);
     const pages = this.keysetPages(

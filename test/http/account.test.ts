@@ -53,6 +53,8 @@ describe('GET /api/me/export', () => {
   it('streams the caller’s profile, sessions, points, events and feedback as NDJSON, and nobody else’s', async () => {
     const me = await newUser(t, 'export-me@arway.com');
     const other = await newUser(t, 'export-other@arway.com');
+    expect((await api(t, 'POST', '/api/destinations', { token: me.token, body: { name: 'my export spot', lat: 37.52, lon: 127.03 } })).status).toBe(201);
+    expect((await api(t, 'POST', '/api/destinations', { token: other.token, body: { name: 'their spot', lat: 37.53, lon: 127.04 } })).status).toBe(201);
     const long = await insertSession(t, { userId: me.userId, status: 'completed', startedAt: new Date('2026-01-01T00:00:00Z') });
     await insertPoints(t, long.id, 2_345); // more than two pages
     await sql(
@@ -74,7 +76,8 @@ describe('GET /api/me/export', () => {
 
     expect(lines[0]).toMatchObject({ type: 'export', format: 'arway-export', version: 1 });
     expect(lines[1]).toMatchObject({ type: 'user', id: me.userId, email: 'export-me@arway.com' });
-    expect(lines.at(-1)).toEqual({ type: 'end', counts: { sessions: 2, points: 2_348, events: 2_100, feedback: 1 } });
+    expect(lines.at(-1)).toEqual({ type: 'end', counts: { destinations: 1, sessions: 2, points: 2_348, events: 2_100, feedback: 1 } });
+    expect(lines.filter((l) => l.type === 'destination')).toMatchObject([{ name: 'my export spot', lat: 37.52, lon: 127.03 }]);
     const sessions = lines.filter((l) => l.type === 'session');
     expect(sessions.map((s) => s.id)).toEqual([long.id, short.id]); // oldest first
     const points = lines.filter((l) => l.type === 'point');
@@ -89,6 +92,7 @@ describe('GET /api/me/export', () => {
     expect(lines.slice(firstShortLine + 1, -1).every((l) => 'sessionId' in l && l.sessionId === short.id)).toBe(true);
     expect(JSON.stringify(lines)).not.toContain(other.userId);
     expect(JSON.stringify(lines)).not.toContain(theirs.id);
+    expect(JSON.stringify(lines)).not.toContain('their spot');
   });
 
   it('needs a user token', async () => {

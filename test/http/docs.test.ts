@@ -88,7 +88,7 @@ describe('/docs', () => {
     expect(exportOp.security).toEqual([{ bearerAuth: [] }]);
     expect(exportOp.responses['200'].content['application/x-ndjson'].schema).toEqual({ $ref: '#/components/schemas/ExportLine' });
     const lineTypes = (doc.components.schemas.ExportLine.oneOf ?? doc.components.schemas.ExportLine.anyOf).map((s: Json) => s.properties?.type?.const);
-    expect(lineTypes.sort()).toEqual(['end', 'event', 'export', 'feedback', 'point', 'session', 'user']);
+    expect(lineTypes.sort()).toEqual(['destination', 'end', 'event', 'export', 'feedback', 'point', 'session', 'user']);
     const deleteMe = doc.paths['/api/me'].delete;
     expect(deleteMe.security).toEqual([{ bearerAuth: [] }]);
     expect(deleteMe.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/AccountDeleted' });

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { ExportLineDto } from '../../contracts/http.js';
-import { feedbackDto, sessionItemDto } from './dto.js';
+import { destinationDto, feedbackDto, sessionItemDto } from './dto.js';
 import type { ApiStore, UserRow } from './ports.js';
 import { TRACK_PAGE_SIZE } from './track.js';
 
@@ -11,14 +11,14 @@ const line = (l: ExportLineDto) => JSON.stringify(l) + '\n';
 
 /**
  * Everything of a user's, as NDJSON (one JSON object per line, `type` first): `export`, `user`,
- * then per session (oldest first) the `session`, its `point`s in ascending seq, its `event`s and
+ * the `destination`s they created, then per session (oldest first) the `session`, its `point`s in ascending seq, its `event`s and
  * its `feedback`, and last `end` with the counts. Read page by page (sessions, points, events)
  * and written with backpressure: memory is bounded by one page whatever the history's length.
  * A download that stops before `end` is incomplete.
  */
 export function ndjsonExport(store: ApiStore, user: UserRow, pageSize = TRACK_PAGE_SIZE): Readable {
   async function* chunks(): AsyncGenerator<string> {
-    const counts = { sessions: 0, points: 0, events: 0, feedback: 0 };
+    const counts = { destinations: 0, sessions: 0, points: 0, events: 0, feedback: 0 };
     yield line({ type: 'export', format: 'arway-export', version: 1, exportedAt: new Date().toISOString() });
     yield line({
       type: 'user',
@@ -28,6 +28,10 @@ export function ndjsonExport(store: ApiStore, user: UserRow, pageSize = TRACK_PA
       createdAt: user.createdAt.toISOString(),
       updatedAt: user.updatedAt.toISOString(),
     });
+    for await (const destinations of store.destinationPagesCreatedBy(user.id, EXPORT_SESSION_PAGE)) {
+      counts.destinations += destinations.length;
+      yield destinations.map((d) => line({ type: 'destination', ...destinationDto(d) })).join('');
+    }
     for await (const sessions of store.sessionPages(user.id, EXPORT_SESSION_PAGE)) {
       for (const s of sessions) {
         counts.sessions++;

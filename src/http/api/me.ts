@@ -28,7 +28,7 @@ export function meRoutes(store: ApiStore, options: MeRouteOptions): RouteSpec[] 
       summary: 'Everything of the caller’s, as NDJSON (streamed)',
       description:
         'One JSON object per line (`application/x-ndjson`), told apart by `type`: `export` (format and time), `user` ' +
-        '(the profile), then per session, oldest first, `session`, its `point`s in ascending seq, its analytics `event`s ' +
+        '(the profile), the `destination`s the user created, then per session, oldest first, `session`, its `point`s in ascending seq, its analytics `event`s ' +
         'and its `feedback`, and last `end` with the counts — a download without the `end` line is incomplete. Only ' +
         'committed points are included. Streamed page by page, so a long history never sits in memory.',
       responses: { 200: { description: 'the export, one `ExportLine` per line', schema: exportLineSchema, contentType: 'application/x-ndjson' } },

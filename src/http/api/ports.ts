@@ -123,6 +123,8 @@ export interface ApiStore {
   getUser(userId: string): Promise<UserRow | null>;
   /** Every session of a user, oldest first, page by page (keyset: a long history never sits in memory). */
   sessionPages(userId: string, pageSize: number): AsyncGenerator<SessionRow[]>;
+  /** The destinations a user created, by id, page by page. */
+  destinationPagesCreatedBy(userId: string, pageSize: number): AsyncGenerator<DestinationRow[]>;
   /** A session's analytics events in time order, page by page. */
   eventPages(sessionId: string, pageSize: number): AsyncGenerator<EventRow[]>;
   /**
