@@ -14,6 +14,7 @@ import { OrmApiStore } from './persistence/api-store.js';
 import { resolveDatabase, type DatabaseTarget } from './persistence/database.js';
 import { explainDatabaseError } from './persistence/database-errors.js';
 import { User } from './persistence/entities/index.js';
+import { Pruner, RetentionJob } from './persistence/retention.js';
 import { OrmSessionRepository } from './persistence/session-repository.js';
 import { createTrackWriter, type OperatedTrackWriter } from './persistence/write-behind.js';
 import { initOrm, type MikroORM, type OrmOptions } from './persistence/orm.js';
@@ -40,6 +41,8 @@ export interface App {
   /** The write path of points (the write-behind buffer): pressure, drain, buffered points. */
   readonly writer: OperatedTrackWriter;
   readonly realtime: Realtime;
+  /** The background prune (RETENTION_DAYS); null when retention is off. */
+  readonly retention: RetentionJob | null;
   /** Listens on config.host:config.port and returns the base URL. */
   listen(): Promise<string>;
   /** Graceful stop: stop accepting, drain, close the ORM and the embedded database. Idempotent. */
@@ -139,7 +142,30 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       ...(redis ? { adapter: redisStreamsAdapter(redis, config.redisPrefix) } : {}),
     },
   );
-  registerApi(http, { store: new OrmApiStore(orm), auth, log, onShareLinkRevoked: (id) => realtime.revokeShareLink(id) });
+  registerApi(http, {
+    store: new OrmApiStore(orm, { deleteBatchRows: config.retentionBatchRows }),
+    auth,
+    log,
+    onShareLinkRevoked: (id) => realtime.revokeShareLink(id),
+    onAccountDeleted: (userId, deleted) => {
+      realtime.accountDeleted(userId, deleted.sessionIds);
+      metrics.deleted(deleted);
+    },
+  });
+  // Retention: ended sessions older than RETENTION_DAYS, in the background, one instance at a time.
+  const retention =
+    config.retentionDays === null
+      ? null
+      : new RetentionJob(
+          new Pruner(orm, (sessionIds) => sessionIds.forEach((id) => realtime.revokeShareLink(id))),
+          { retentionDays: config.retentionDays, intervalMs: config.retentionIntervalMs, batchRows: config.retentionBatchRows },
+          log.child({ component: 'retention' }),
+          (report) => {
+            metrics.retentionRun(report);
+            if (report) metrics.deleted(report);
+          },
+        );
+  retention?.start();
   metrics.observe({
     bufferedPoints: () => writer.bufferedPoints,
     activeRuntimes: () => realtime.sessions.size,
@@ -153,6 +179,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       // 1. stop taking messages and tell clients; 2. commit every buffered point (durable events
       // still reach navigators); 3. disconnect and close; 4. close the database.
       realtime.beginShutdown();
+      // A running prune ends after its current round.
+      await retention?.stop().catch((err: unknown) => log.error({ err }, 'retention stop failed'));
       const drainStarted = performance.now();
       await writer
         .close(config.shutdownTimeoutMs)
@@ -181,6 +209,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     auth,
     writer,
     realtime,
+    retention,
     async listen() {
       const address = await http.listen({ host: config.host, port: config.port });
       return address.replace('[::1]', 'localhost');

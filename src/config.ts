@@ -65,6 +65,15 @@ export const envSchema = z.object({
   JWT_TTL_SECONDS: int(60, 31_536_000).default(86_400),
   /** How long a share token keeps working after its session ended. */
   SHARE_TOKEN_TTL_AFTER_END_SECONDS: int(0, 31_536_000).default(3_600),
+  /**
+   * Retention: ended sessions older than this many days are deleted with their points, events and
+   * feedback, in the background (unset: kept for ever). `npm run prune` does the same by hand.
+   */
+  RETENTION_DAYS: int(1, 36_500).optional(),
+  /** How often the background prune runs, ms (one instance at a time: a PostgreSQL advisory lock). */
+  RETENTION_INTERVAL_MS: int(1_000, 604_800_000).default(3_600_000),
+  /** Rows one DELETE of a prune or an account deletion removes at most (short statements, short locks). */
+  RETENTION_BATCH_ROWS: int(100, 1_000_000).default(5_000),
   /** Per-socket token bucket: sustained messages per second and burst. */
   RATE_LIMIT_PER_SEC: int(1, 100_000).default(50),
   RATE_LIMIT_BURST: int(1, 100_000).default(100),
@@ -146,6 +155,9 @@ function toConfig(env: z.output<typeof envSchema>) {
     jwtSecret: env.JWT_SECRET,
     jwtTtlSeconds: env.JWT_TTL_SECONDS,
     shareTokenTtlAfterEndSeconds: env.SHARE_TOKEN_TTL_AFTER_END_SECONDS,
+    retentionDays: env.RETENTION_DAYS ?? null,
+    retentionIntervalMs: env.RETENTION_INTERVAL_MS,
+    retentionBatchRows: env.RETENTION_BATCH_ROWS,
     rateLimitPerSec: env.RATE_LIMIT_PER_SEC,
     rateLimitBurst: env.RATE_LIMIT_BURST,
     rateLimitPointsPerSec: env.RATE_LIMIT_POINTS_PER_SEC,

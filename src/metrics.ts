@@ -97,6 +97,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly pruned = new Counter({
+    name: 'arway_retention_deleted_rows_total',
+    help: 'Rows deleted by retention (RETENTION_DAYS) and account deletion, by table',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+  private readonly pruneRuns = new Counter({
+    name: 'arway_retention_runs_total',
+    help: 'Background retention runs by outcome (ran: this instance pruned; skipped: another held the lock; failed)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const buffered: Gauge = new Gauge({
@@ -170,6 +183,19 @@ export class Metrics {
     this.lastCommitMs = Date.now();
     this.flushBatch.observe(stats.batchPoints);
     this.flushDuration.observe(stats.durationMs / 1000);
+  };
+
+  /** Rows deleted by retention or an account deletion. */
+  readonly deleted = (counts: { sessions: number; points: number; events: number; feedback: number }): void => {
+    this.pruned.inc({ table: 'navigation_sessions' }, counts.sessions);
+    this.pruned.inc({ table: 'navigation_points' }, counts.points);
+    this.pruned.inc({ table: 'analytics_events' }, counts.events);
+    this.pruned.inc({ table: 'feedback' }, counts.feedback);
+  };
+
+  /** A background retention run ended (null: it failed). */
+  readonly retentionRun = (report: { ran: boolean } | null): void => {
+    this.pruneRuns.inc({ outcome: report === null ? 'failed' : report.ran ? 'ran' : 'skipped' });
   };
 
   /** Where the scrape-time gauges read from (set once the store and realtime layer exist). */

@@ -164,6 +164,31 @@ describe('loadConfig', () => {
   });
 });
 
+describe('retention settings', () => {
+  it('are off by default and read RETENTION_DAYS, RETENTION_INTERVAL_MS and RETENTION_BATCH_ROWS', () => {
+    expect(loadConfig({})).toMatchObject({ retentionDays: null, retentionIntervalMs: 3_600_000, retentionBatchRows: 5_000 });
+    expect(loadConfig({ RETENTION_DAYS: '90', RETENTION_INTERVAL_MS: '60000', RETENTION_BATCH_ROWS: '1000' })).toMatchObject({
+      retentionDays: 90,
+      retentionIntervalMs: 60_000,
+      retentionBatchRows: 1_000,
+    });
+  });
+
+  it('a bad value names its variable', () => {
+    for (const [variable, value] of [
+      ['RETENTION_DAYS', '0'],
+      ['RETENTION_DAYS', '30d'],
+      ['RETENTION_DAYS', '1.5'],
+      ['RETENTION_INTERVAL_MS', '10'],
+      ['RETENTION_BATCH_ROWS', '5'],
+    ] as const) {
+      const err = configError({ [variable]: value });
+      expect(err.problems.map((p) => p.variable)).toEqual([variable]);
+      expect(err.message).toContain(variable);
+    }
+  });
+});
+
 describe('.env.example', () => {
   it('documents every variable of the schema', async () => {
     const { readFile } = await import('node:fs/promises');

@@ -188,9 +188,59 @@ export const trackGeoJsonSchema = z.object({
   }),
 }).meta({ id: 'TrackGeoJson' });
 
+/** What DELETE /api/me removed. */
+export const accountDeletedSchema = z.object({
+  deleted: z.object({
+    sessions: z.number().int(),
+    points: z.number().int(),
+    events: z.number().int().describe('analytics events'),
+    feedback: z.number().int(),
+  }),
+}).meta({ id: 'AccountDeleted' });
+
+/**
+ * One line of GET /api/me/export (NDJSON: one JSON object per line, told apart by `type`). Order:
+ * `export`, `user`, the `destination`s the user created, then per session (oldest first) its
+ * `session`, `point`s (ascending seq), `event`s and `feedback`, and last `end` with the counts (a
+ * download without it is incomplete).
+ */
+export const exportLineSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('export'), format: z.literal('arway-export'), version: z.literal(1), exportedAt: z.iso.datetime({ offset: true }) }),
+  z.object({ type: z.literal('user'), id: z.uuid(), email: z.string(), name: z.string(), createdAt: z.string(), updatedAt: z.string() }),
+  destinationDtoSchema.extend({ type: z.literal('destination') }).describe('a destination the user created'),
+  sessionItemSchema.extend({ type: z.literal('session') }),
+  z.object({
+    type: z.literal('point'),
+    sessionId: z.uuid(),
+    seq: z.number().int(),
+    lat: z.number(),
+    lon: z.number(),
+    accuracy: z.number().nullable().describe('metres'),
+    heading: z.number().nullable().describe('true heading, degrees'),
+    distance: z.number().nullable().describe('geodesic distance to the destination, metres'),
+    bearing: z.number().nullable(),
+    relativeAngle: z.number().nullable(),
+    recordedAt: z.string(),
+  }),
+  z.object({ type: z.literal('event'), sessionId: z.uuid(), eventType: z.string(), data: z.record(z.string(), z.unknown()).nullable(), recordedAt: z.string() }),
+  feedbackDtoSchema.extend({ type: z.literal('feedback') }),
+  z.object({
+    type: z.literal('end'),
+    counts: z.object({
+      destinations: z.number().int(),
+      sessions: z.number().int(),
+      points: z.number().int(),
+      events: z.number().int(),
+      feedback: z.number().int(),
+    }),
+  }),
+]).meta({ id: 'ExportLine' });
+
 export type ProblemDto = z.output<typeof problemSchema>;
 export type DestinationItemDto = z.output<typeof destinationItemSchema>;
 export type SessionItemDto = z.output<typeof sessionItemSchema>;
 export type SessionDetailDto = z.output<typeof sessionDetailSchema>;
 export type FeedbackDto = z.output<typeof feedbackDtoSchema>;
 export type ShareLinkDto = z.output<typeof shareLinkSchema>;
+export type ExportLineDto = z.output<typeof exportLineSchema>;
+export type AccountDeletedDto = z.output<typeof accountDeletedSchema>;

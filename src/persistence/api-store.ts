@@ -2,7 +2,9 @@ import { IsolationLevel, UniqueConstraintViolationException, type MikroORM } fro
 import {
   type ApiStore,
   type DestinationChanges,
+  type DeletedAccountRow,
   type DestinationRow,
+  type EventRow,
   type FeedbackRow,
   type NewDestination,
   type Page,
@@ -11,6 +13,7 @@ import {
   type TrackColumn,
   type TrackPointRow,
   type TrackReader,
+  type UserRow,
 } from '../http/api/ports.js';
 import type { SessionStatus } from '../contracts/index.js';
 import {
@@ -18,11 +21,13 @@ import {
   Destination,
   Feedback,
   NavigationPoint,
+  AnalyticsEvent,
   NavigationSession,
   User,
   type IDestination,
   type IFeedback,
 } from './entities/index.js';
+import { deleteAccount } from './account.js';
 import { columnsOf } from './columns.js';
 import { guard } from './guard.js';
 import { toDestinationRecord, toSessionRecord } from './session-repository.js';
@@ -56,9 +61,110 @@ const TRACK_COLUMNS = {
 } as const satisfies Record<TrackColumn, { property: string; read(v: unknown): unknown }>;
 const POINT_PROPERTIES = ['session', 'seq', ...Object.values(TRACK_COLUMNS).map((c) => c.property)] as const;
 
+const EVENT_PROPERTIES = ['id', 'session', 'eventType', 'eventData', 'recordedAt'] as const;
+
+export interface ApiStoreOptions {
+  /** Rows one DELETE of an account deletion removes at most (RETENTION_BATCH_ROWS). */
+  deleteBatchRows: number;
+}
+
 /** The REST API's storage over MikroORM: a forked EntityManager per call. */
 export class OrmApiStore implements ApiStore {
-  constructor(private readonly orm: MikroORM) {}
+  constructor(
+    private readonly orm: MikroORM,
+    private readonly options: ApiStoreOptions = { deleteBatchRows: 5_000 },
+  ) {}
+
+  getUser(userId: string): Promise<UserRow | null> {
+    return guard(async () => {
+      const u = await this.orm.em.fork().findOne(User, { id: userId });
+      return u ? { id: u.id, email: u.email, name: u.name, createdAt: u.createdAt, updatedAt: u.updatedAt } : null;
+    });
+  }
+
+  /**
+   * Keyset pages over (time, id). The cursor's time travels as PostgreSQL's own text (microseconds
+   * kept: a JS Date would cut them and repeat or skip rows).
+   */
+  private async *keysetPages(
+    sql: (afterClause: string) => string,
+    key: unknown[],
+    pageSize: number,
+  ): AsyncGenerator<Record<string, unknown>[]> {
+    let after: [string, string] | null = null;
+    for (;;) {
+      const cursor: [string, string] | null = after;
+      const rows: Record<string, unknown>[] = await guard(() =>
+        this.orm.em
+          .fork()
+          .getConnection()
+          .execute<Record<string, unknown>[]>(sql(cursor ? ' and (k_time, k_id) > (?::timestamptz, ?::uuid)' : ''), [...key, ...(cursor ?? []), pageSize]),
+      );
+      if (rows.length === 0) return;
+      yield rows;
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1]!;
+      after = [String(last.cursor_time), String(last.cursor_id)];
+    }
+  }
+
+  async *sessionPages(userId: string, pageSize: number): AsyncGenerator<SessionRow[]> {
+    const { table, column: c } = columnsOf(this.orm, NavigationSession, ['id', 'user', 'startedAt'] as const);
+    const pages = this.keysetPages(
+      (after) =>
+        `select cursor_id, cursor_time from (select ${c.id} as cursor_id, ${c.startedAt}::text as cursor_time, ${c.startedAt} as k_time, ${c.id} as k_id ` +
+        `from ${table} where ${c.user} = ?) s where true${after} order by k_time, k_id limit ?`,
+      [userId],
+      pageSize,
+    );
+    for await (const rows of pages) {
+      const ids = rows.map((r) => String(r.cursor_id));
+      const found = await guard(() => this.orm.em.fork().find(NavigationSession, { id: { $in: ids } }));
+      const byId = new Map(found.map((f) => [f.id, f]));
+      // A session deleted between the two reads is left out.
+      yield ids.flatMap((id) => (byId.has(id) ? [toSessionRecord(byId.get(id)!)] : []));
+    }
+  }
+
+  async *destinationPagesCreatedBy(userId: string, pageSize: number): AsyncGenerator<DestinationRow[]> {
+    let after: string | null = null;
+    for (;;) {
+      const cursor: string | null = after;
+      const rows: IDestination[] = await guard(() =>
+        this.orm.em
+          .fork()
+          .find(Destination, cursor ? { createdBy: userId, id: { $gt: cursor } } : { createdBy: userId }, { orderBy: { id: 'asc' }, limit: pageSize }),
+      );
+      if (rows.length === 0) return;
+      yield rows.map(toDestinationRow);
+      if (rows.length < pageSize) return;
+      after = rows[rows.length - 1]!.id;
+    }
+  }
+
+  async *eventPages(sessionId: string, pageSize: number): AsyncGenerator<EventRow[]> {
+    const { table, column: c } = columnsOf(this.orm, AnalyticsEvent, EVENT_PROPERTIES);
+    const pages = this.keysetPages(
+      (after) =>
+        `select * from (select ${c.id} as cursor_id, ${c.recordedAt}::text as cursor_time, ${c.recordedAt} as k_time, ${c.id} as k_id, ` +
+        `${c.eventType} as event_type, ${c.eventData} as event_data from ${table} where ${c.session} = ?) e ` +
+        `where true${after} order by k_time, k_id limit ?`,
+      [sessionId],
+      pageSize,
+    );
+    for await (const rows of pages) {
+      yield rows.map((r) => ({
+        sessionId,
+        eventType: String(r.event_type),
+        data: (r.event_data ?? null) as Record<string, unknown> | null,
+        recordedAt: r.k_time instanceof Date ? r.k_time : new Date(String(r.k_time)),
+      }));
+    }
+  }
+
+  deleteAccount(userId: string): Promise<DeletedAccountRow | null> {
+    return guard(() => deleteAccount(this.orm, userId, this.options.deleteBatchRows));
+  }
 
   userExists(userId: string): Promise<boolean> {
     return guard(async () => (await this.orm.em.fork().count(User, { id: userId })) > 0);

@@ -1,4 +1,4 @@
-import { UniqueConstraintViolationException, type EntityManager, type Knex, type MikroORM } from '@mikro-orm/postgresql';
+import { ForeignKeyConstraintViolationException, UniqueConstraintViolationException, type EntityManager, type Knex, type MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from '../logger.js';
 import type { AnalyticsRecord, PointRecord, SessionClose } from '../realtime/ports.js';
 import { columnsOf } from './columns.js';
@@ -57,18 +57,56 @@ export class BatchCommitter {
 
   async commit(batch: BatchItem[]): Promise<CommittedBatch> {
     let items = batch;
-    for (let attempt = 0; ; attempt++) {
+    const recovered = new Set<string>();
+    let orphans: CommittedBatch['closes'] = [];
+    for (;;) {
       try {
         // A bulk batch without session ends is one statement, atomic by itself: no BEGIN/COMMIT
         // round trips (each waits a turn of a busy event loop).
-        if (this.strategy === 'bulk' && !items.some((i) => i.kind === 'close')) return await this.write(this.orm.em.fork(), items);
-        return await this.orm.em.fork().transactional((em) => this.write(em, items));
+        const committed =
+          this.strategy === 'bulk' && !items.some((i) => i.kind === 'close')
+            ? await this.write(this.orm.em.fork(), items)
+            : await this.orm.em.fork().transactional((em) => this.write(em, items));
+        return orphans.length > 0 ? { ...committed, closes: [...committed.closes, ...orphans] } : committed;
       } catch (err) {
-        if (!(err instanceof UniqueConstraintViolationException) || attempt > 0) throw err;
-        items = await this.withoutStoredPoints(items);
-        this.log.warn({ kept: items.length, of: batch.length }, 'dropped points already stored (resend to another instance)');
+        const kind = err instanceof UniqueConstraintViolationException ? 'unique' : err instanceof ForeignKeyConstraintViolationException ? 'fk' : null;
+        if (kind === null || recovered.has(kind)) throw err;
+        recovered.add(kind);
+        if (kind === 'unique') {
+          items = await this.withoutStoredPoints(items);
+          this.log.warn({ kept: items.length, of: batch.length }, 'dropped points already stored (resend to another instance)');
+        } else {
+          const split = await this.withoutDeletedSessions(items);
+          items = split.kept;
+          orphans = split.closes;
+          this.log.warn({ kept: items.length, of: batch.length }, 'dropped points and events of sessions deleted meanwhile (account deletion)');
+        }
       }
     }
+  }
+
+  /**
+   * The batch without the items of sessions that no longer exist (their account was deleted while
+   * points were buffered): retrying them would fail the same way for ever. Their session ends are
+   * returned apart, to be resolved (there is nothing left to close).
+   */
+  private async withoutDeletedSessions(items: BatchItem[]): Promise<{ kept: BatchItem[]; closes: CommittedBatch['closes'] }> {
+    const sessionOf = (item: BatchItem) =>
+      item.kind === 'point' ? item.point.sessionId : item.kind === 'event' ? item.event.sessionId : item.close.sessionId;
+    const ids = [...new Set(items.map(sessionOf))];
+    const s = columnsOf(this.orm, NavigationSession, SESSION_PROPERTIES);
+    const rows = await this.orm.em
+      .fork()
+      .getConnection()
+      .execute<{ id: string }[]>(`select ${s.column.id} as id from ${s.table} where ${s.column.id} = any(?::uuid[])`, [pgArray(ids)]);
+    const existing = new Set(rows.map((r) => r.id));
+    const kept: BatchItem[] = [];
+    const closes: CommittedBatch['closes'] = [];
+    for (const item of items) {
+      if (existing.has(sessionOf(item))) kept.push(item);
+      else if (item.kind === 'close') closes.push(item);
+    }
+    return { kept, closes };
   }
 
   private async write(em: EntityManager, items: BatchItem[]): Promise<CommittedBatch> {

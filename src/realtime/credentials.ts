@@ -36,6 +36,7 @@ export class Credentials {
   /** A new (or recovered) socket: arm its expiry; a share-token socket joins its session's share room. */
   watch(socket: NavSocket): void {
     if (socket.data.shareSessionId) void socket.join(rooms.share(socket.data.shareSessionId));
+    if (socket.data.userId) void socket.join(rooms.user(socket.data.userId));
     this.expiry.set(socket, socket.data.credentialsExpireAtMs);
   }
 
@@ -63,6 +64,20 @@ export class Credentials {
   revokeShareLink(sessionId: string): void {
     this.nsp.to(rooms.share(sessionId)).emit('navigation:error', { code: 'UNAUTHORIZED', message: 'the share link was revoked' });
     setTimeout(() => this.nsp.in(rooms.share(sessionId)).disconnectSockets(true), CUT_GRACE_MS).unref();
+  }
+
+  /**
+   * An account was deleted: the sockets here of that user, and every socket here following one of
+   * its sessions (observers, share links), are told and cut.
+   */
+  cutAccount(userId: string, sessionIds: readonly string[]): void {
+    const names = [rooms.user(userId), ...sessionIds.flatMap((id) => [rooms.session(id), rooms.share(id)])];
+    for (const name of names) {
+      for (const id of this.nsp.adapter.rooms.get(name) ?? []) {
+        const socket = this.nsp.sockets.get(id);
+        if (socket) this.cut(socket, 'the account was deleted');
+      }
+    }
   }
 
   /** The sockets here that hold the session's share link are cut when it expires. */

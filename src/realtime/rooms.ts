@@ -5,6 +5,8 @@ import type { ClientToServerEvents, ServerToClientEvents, SocketData } from '../
 export interface InterServerEvents {
   /** A session ended: its share link now expires at `atMs` (observers connected with it are cut then). */
   'share:expires': (sessionId: string, atMs: number) => void;
+  /** An account was deleted (DELETE /api/me): its sockets and its sessions' followers are cut, its rooms forgotten. */
+  'account:deleted': (userId: string, sessionIds: string[]) => void;
 }
 
 export type NavServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -21,4 +23,6 @@ export const rooms = {
   observers: (id: string) => `observers:${id}`,
   /** Sockets connected with the session's share token (cut when the link expires or is revoked). */
   share: (id: string) => `share:${id}`,
+  /** Every socket of a user (JWT), cut when the account is deleted. */
+  user: (id: string) => `user:${id}`,
 };

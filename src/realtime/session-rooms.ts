@@ -191,6 +191,15 @@ export class SessionRooms {
     }
   }
 
+  /** Sessions that no longer exist (their account was deleted): dropped from memory (a later message for one finds no session). */
+  forget(sessionIds: readonly string[]): void {
+    for (const id of sessionIds) {
+      const room = this.rooms.get(id);
+      if (room) this.untold.delete(room);
+      this.rooms.delete(id);
+    }
+  }
+
   /** A room whose end is committed: nothing more is accepted for it, so it leaves memory. */
   private release(room: SessionRoom): void {
     if (this.rooms.get(room.id) === room) this.rooms.delete(room.id);

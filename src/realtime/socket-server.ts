@@ -59,6 +59,12 @@ export interface Realtime {
    */
   revokeShareLink(sessionId: string): void;
   /**
+   * An account was deleted with these sessions: on every instance, the user's sockets and every
+   * socket following one of the sessions get `navigation:error` UNAUTHORIZED and are disconnected,
+   * and the sessions leave memory.
+   */
+  accountDeleted(userId: string, sessionIds: string[]): void;
+  /**
    * Disconnects every socket and waits (at most `graceMs`) for their transports to close; sockets
    * whose peer does not answer are left to the caller (app.ts ends their TCP connections).
    */
@@ -121,6 +127,12 @@ export function attachRealtime(
   let shuttingDown = false;
   const isShuttingDown = () => shuttingDown;
 
+  const forgetAccount = (userId: string, sessionIds: string[]) => {
+    sessions.forget(sessionIds);
+    credentials.cutAccount(userId, sessionIds);
+  };
+  nsp.on('account:deleted', forgetAccount);
+
   nsp.use(authenticate({ auth: deps.auth, repository: deps.repository, limiter, isShuttingDown, log }));
 
   nsp.on('connection', (socket: NavSocket) => {
@@ -153,6 +165,10 @@ export function attachRealtime(
       nsp.local.emit('server:shutdown', { reconnectAfterMs: 1_000 });
     },
     revokeShareLink: (sessionId) => credentials.revokeShareLink(sessionId),
+    accountDeleted(userId, sessionIds) {
+      forgetAccount(userId, sessionIds);
+      if (options.adapter !== undefined) nsp.serverSideEmit('account:deleted', userId, sessionIds);
+    },
     async disconnectAll(graceMs) {
       sessions.stop();
       flow.stop();

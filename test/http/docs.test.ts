@@ -57,6 +57,8 @@ describe('/docs', () => {
         'POST /api/sessions/{id}/feedback',
         'POST /api/sessions/{id}/share',
         'DELETE /api/sessions/{id}/share',
+        'GET /api/me/export',
+        'DELETE /api/me',
       ].sort(),
     );
     const share = doc.paths['/api/sessions/{id}/share'];
@@ -81,6 +83,16 @@ describe('/docs', () => {
     const gpx = doc.paths['/api/sessions/{id}/track.gpx'].get;
     expect(gpx.security).toEqual([{ bearerAuth: [] }, { shareToken: [] }]);
     expect(Object.keys(gpx.responses['200'].content)).toEqual(['application/gpx+xml']);
+    // The caller's own data: the export (NDJSON lines of the ExportLine schema) and the deletion.
+    const exportOp = doc.paths['/api/me/export'].get;
+    expect(exportOp.security).toEqual([{ bearerAuth: [] }]);
+    expect(exportOp.responses['200'].content['application/x-ndjson'].schema).toEqual({ $ref: '#/components/schemas/ExportLine' });
+    const lineTypes = (doc.components.schemas.ExportLine.oneOf ?? doc.components.schemas.ExportLine.anyOf).map((s: Json) => s.properties?.type?.const);
+    expect(lineTypes.sort()).toEqual(['destination', 'end', 'event', 'export', 'feedback', 'point', 'session', 'user']);
+    const deleteMe = doc.paths['/api/me'].delete;
+    expect(deleteMe.security).toEqual([{ bearerAuth: [] }]);
+    expect(deleteMe.responses['200'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/AccountDeleted' });
+    expect(deleteMe.description).toMatch(/cannot be undone|Nothing is kept/);
     expect(doc.components.schemas.Problem.properties.code.enum).toContain('CONFLICT');
     expect(expectRefsResolve(doc)).toBeGreaterThan(10);
   });

@@ -97,6 +97,28 @@ describe.each<WriteStrategy>(['bulk', 'unit-of-work'])('write strategy %s', (str
     expect(durable.at(-1)).toBe(19);
     expect(durable).toEqual([...durable].sort((x, y) => x - y));
   });
+
+  it('drops the buffered points, events and end of a session deleted meanwhile (account deletion) and commits the rest', async () => {
+    const buffer = new WriteBehindBuffer(
+      t.orm,
+      { strategy, flushIntervalMs: 5, flushMaxPoints: 100, bufferMaxPoints: 1000, flushRetryMaxMs: 100 },
+      createLogger('silent'),
+    );
+    const [gone, live] = [await newSession(), await newSession()];
+    const conn = t.orm.em.getConnection();
+    await conn.execute('delete from navigation_sessions where id = ?', [gone]);
+    const event: AnalyticsRecord = { sessionId: gone, type: 'distance_update', data: {}, recordedAt: new Date() };
+    for (let seq = 0; seq < 5; seq++) expect(buffer.write([point(gone, seq), point(live, seq)], seq === 0 ? [event] : [])).toBe(true);
+    const ended = buffer.end({ sessionId: gone, status: 'completed', completedAt: new Date(), end: null, totalDistanceM: null, shareTokenExpiresAt: new Date() });
+    await ended; // resolved: there is nothing left to close
+    await buffer.close(5_000);
+    expect(buffer.health()).toEqual({ ok: true });
+    const rows = await conn.execute<{ session_id: string; n: string }[]>(
+      'select session_id, count(*) as n from navigation_points where session_id in (?, ?) group by session_id',
+      [gone, live],
+    );
+    expect(rows).toEqual([{ session_id: live, n: '5' }]);
+  });
 });
 
 describe('pgArray', () => {

@@ -176,6 +176,40 @@ describe.skipIf(!redisUp && !process.env.CI)(`two instances over Redis${skipReas
     expect(Date.now() - endedAt).toBeGreaterThanOrEqual(500);
     nav.close();
   });
+
+  it('an account deleted through one instance has its navigator and its session’s observers cut on the others', { timeout: 60_000 }, async () => {
+    const d = await spawnServer(env({ SEED_ON_START: 'false' })); // A was killed above
+    const c = await dbClient(db.url);
+    let doomed: string;
+    try {
+      const { rows } = await c.query<{ id: string }>(
+        `insert into users (id, email, name, created_at, updated_at) values (gen_random_uuid(), 'doomed@arway.com', 'Doomed', now(), now()) returning id`,
+      );
+      doomed = rows[0]!.id;
+    } finally {
+      await c.end();
+    }
+    const token = await userToken(doomed);
+    const nav = new Navigator(token, 10, 1);
+    await nav.start(b.url, cafeId);
+    const cutOf = (socket: NavClient) =>
+      new Promise<{ code: string; message: string; reason: string }>((resolve) => {
+        socket.once('navigation:error', (e) => socket.once('disconnect', (reason) => resolve({ ...e, reason })));
+      });
+    const navigatorCut = cutOf(nav.socket!);
+    const observer = await connectTo(d.url, { shareToken: nav.shareToken });
+    sockets.push(observer);
+    expect((await observer.timeout(10_000).emitWithAck('session:observe', { sessionId: nav.sessionId })).ok).toBe(true);
+    const observerCut = cutOf(observer);
+
+    // Deleted through D: the navigator on B and the observer on D are cut.
+    const res = await fetch(`${d.url}/api/me`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    for (const cut of [navigatorCut, observerCut]) {
+      expect(await cut).toMatchObject({ code: 'UNAUTHORIZED', message: 'the account was deleted', reason: 'io server disconnect' });
+    }
+    nav.close();
+  });
 });
 
 async function until(cond: () => boolean, timeoutMs: number, what: () => string): Promise<void> {

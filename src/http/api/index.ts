@@ -7,9 +7,10 @@ import { buildAsyncApi } from './asyncapi.js';
 import { destinationRoutes } from './destinations.js';
 import { renderDocsPage } from './docs-page.js';
 import { buildOpenApi } from './openapi.js';
-import { StorageUnavailableError, type ApiStore } from './ports.js';
+import { StorageUnavailableError, type ApiStore, type DeletedAccountRow } from './ports.js';
 import { ApiProblem, sendProblem } from './problem.js';
 import type { Caller, RouteSpec } from './route.js';
+import { meRoutes } from './me.js';
 import { sessionRoutes } from './sessions.js';
 
 export type { ApiStore } from './ports.js';
@@ -20,6 +21,8 @@ export interface ApiDeps {
   log: Logger;
   /** Told when a session's share link was replaced or revoked. */
   onShareLinkRevoked?: (sessionId: string) => void;
+  /** Told after an account was deleted, with its sessions. */
+  onAccountDeleted?: (userId: string, deleted: DeletedAccountRow) => void;
 }
 
 const noQuery = z.strictObject({});
@@ -35,6 +38,7 @@ export function registerApi(http: FastifyInstance, deps: ApiDeps): { routes: Rou
   const routes = [
     ...destinationRoutes(store),
     ...sessionRoutes(store, { onShareLinkRevoked: deps.onShareLinkRevoked }),
+    ...meRoutes(store, { onAccountDeleted: deps.onAccountDeleted }),
   ];
 
   let docs: { openapi: Record<string, unknown>; asyncapi: Record<string, unknown>; html: string } | undefined;
@@ -129,7 +133,7 @@ export function registerApi(http: FastifyInstance, deps: ApiDeps): { routes: Rou
           method: route.method,
           url: route.url.slice('/api'.length),
           // HEAD of a streamed export would run the whole export to throw it away.
-          exposeHeadRoute: !route.url.includes('/track.'),
+          exposeHeadRoute: !route.url.includes('/track.') && !route.url.endsWith('/export'),
           handler: async (request: FastifyRequest, reply: FastifyReply) => {
             const caller = await authenticate(request, route.auth);
             const params = route.params ? parse(route.params, request.params, 'path parameters') : undefined;

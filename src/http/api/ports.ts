@@ -48,6 +48,30 @@ export interface FeedbackRow {
   createdAt: Date;
 }
 
+export interface UserRow {
+  id: string;
+  email: string;
+  name: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface EventRow {
+  sessionId: string;
+  eventType: string;
+  data: Record<string, unknown> | null;
+  recordedAt: Date;
+}
+
+/** What an account deletion removed (the sessions by id: the realtime layer cuts their followers). */
+export interface DeletedAccountRow {
+  sessionIds: string[];
+  sessions: number;
+  points: number;
+  events: number;
+  feedback: number;
+}
+
 export interface PageRequest {
   limit: number;
   offset: number;
@@ -95,6 +119,19 @@ export interface ApiStore {
   /** Replaces the session's share token hash (null: no link works any more). */
   setShareTokenHash(sessionId: string, hash: string | null): Promise<void>;
   openTrack(sessionId: string, options: { consistent: boolean }): Promise<TrackReader>;
+
+  getUser(userId: string): Promise<UserRow | null>;
+  /** Every session of a user, oldest first, page by page (keyset: a long history never sits in memory). */
+  sessionPages(userId: string, pageSize: number): AsyncGenerator<SessionRow[]>;
+  /** The destinations a user created, by id, page by page. */
+  destinationPagesCreatedBy(userId: string, pageSize: number): AsyncGenerator<DestinationRow[]>;
+  /** A session's analytics events in time order, page by page. */
+  eventPages(sessionId: string, pageSize: number): AsyncGenerator<EventRow[]>;
+  /**
+   * Deletes the user and everything that is theirs (sessions with points, events, feedback; their
+   * destinations stay, without creator), in short bounded statements. null: no such user.
+   */
+  deleteAccount(userId: string): Promise<DeletedAccountRow | null>;
 
   getFeedback(sessionId: string): Promise<FeedbackRow | null>;
   /** null when the session already has feedback (one per session). */

@@ -11,7 +11,7 @@ export const AnalyticsEvent = defineEntity({
   tableName: 'analytics_events',
   properties: {
     id: p.uuid().primary().onCreate(() => randomUUID()),
-    session: () => p.manyToOne(NavigationSession).fieldName('session_id'),
+    session: () => p.manyToOne(NavigationSession).fieldName('session_id').deleteRule('cascade'),
     eventType: p.string().$type<AnalyticsEventType>(),
     eventData: p.json<Record<string, unknown>>().nullable(),
     recordedAt: p.datetime().onCreate(() => new Date()),

@@ -21,7 +21,7 @@ export const Destination = defineEntity({
     address: p.string().nullable(),
     isActive: p.boolean().default(true),
     arrivalRadiusM: p.decimal('number').precision(6).scale(2).default(DEFAULT_ARRIVAL_RADIUS_M),
-    createdBy: () => p.manyToOne(User).nullable().fieldName('created_by'),
+    createdBy: () => p.manyToOne(User).nullable().fieldName('created_by').deleteRule('set null'),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p
       .datetime()

@@ -12,7 +12,7 @@ export const Feedback = defineEntity({
   tableName: 'feedback',
   properties: {
     id: p.uuid().primary().onCreate(() => randomUUID()),
-    session: () => p.manyToOne(NavigationSession).fieldName('session_id'),
+    session: () => p.manyToOne(NavigationSession).fieldName('session_id').deleteRule('cascade'),
     user: () => p.manyToOne(User).fieldName('user_id'),
     rating: p.integer(),
     comment: p.text().nullable(),

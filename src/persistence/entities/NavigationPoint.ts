@@ -13,7 +13,7 @@ export const NavigationPoint = defineEntity({
   tableName: 'navigation_points',
   properties: {
     id: p.uuid().primary().onCreate(() => randomUUID()),
-    session: () => p.manyToOne(NavigationSession).fieldName('session_id'),
+    session: () => p.manyToOne(NavigationSession).fieldName('session_id').deleteRule('cascade'),
     seq: p.bigint('number'),
     latitude: p.decimal('number').precision(10).scale(8),
     longitude: p.decimal('number').precision(11).scale(8),
