@@ -5,6 +5,8 @@ import type { ClientToServerEvents, ServerToClientEvents, SocketData } from '../
 export interface InterServerEvents {
   /** A session ended: its share link now expires at `atMs` (observers connected with it are cut then). */
   'share:expires': (sessionId: string, atMs: number) => void;
+  /** The session's observer count across the cluster changed to `count` (instances tell their own sockets). */
+  'observers:count': (sessionId: string, count: number) => void;
 }
 
 export type NavServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;

@@ -245,7 +245,7 @@ export class SessionRoom {
     }
     if (!u || u.late) return { update: this.last };
     const update = this.toDto(u);
-    this.publish(update);
+    this.publish(update, null, true);
     return { update };
   }
 
@@ -359,10 +359,14 @@ export class SessionRoom {
     return dto;
   }
 
-  /** Sends an update to the room; an arrival (in this update or earlier in a batch) closes the session. */
-  private publish(update: NavigationUpdateDto, arrival: NavigationUpdateDto | null = null): void {
+  /**
+   * Sends an update to the room; an arrival (in this update or earlier in a batch) closes the
+   * session. An update from a compass sample carries the current fix's seq and is flagged
+   * `headingOnly`, so observers can tell it from a fix they have already shown.
+   */
+  private publish(update: NavigationUpdateDto, arrival: NavigationUpdateDto | null = null, headingOnly = false): void {
     if (!update.late && !update.outlier) this.last = update;
-    this.ctx.broadcast.update(update);
+    this.ctx.broadcast.update(headingOnly ? { ...update, headingOnly: true } : update);
     if (arrival) void this.arrive(arrival);
   }
 

@@ -11,7 +11,8 @@ import { bindEvents, type DispatchHooks } from './dispatch.js';
 import { FlowControl, type FlowHooks, type FlowOptions } from './flow-control.js';
 import { createHandlers } from './handlers.js';
 import type { SessionRepository, TrackWriter } from './ports.js';
-import { Presence } from './presence.js';
+import type { ObserverTally } from './ports.js';
+import { localTally, Presence } from './presence.js';
 import { RecoveryAdapter } from './recovery-adapter.js';
 import { rooms, type NavNamespace, type NavServer, type NavSocket } from './rooms.js';
 import type { RoomBroadcast } from './session-room.js';
@@ -32,8 +33,12 @@ export interface RealtimeOptions {
   navigation?: Partial<NavigationConfig>;
   /** How long a durable seq may wait for an answer to carry it before `navigation:durable` is sent (0: at every advance). */
   durableEventMs?: number;
-  /** A Socket.IO adapter constructor for multi-node (Redis Streams); in-memory when absent. */
+  /** A Socket.IO adapter constructor for multi-node (Redis sharded pub/sub or Streams); in-memory when absent. */
   adapter?: (nsp: Namespace) => Adapter;
+  /** Observer counts across the cluster (with `adapter`); this instance's own when absent. */
+  observerTally?: ObserverTally;
+  /** How often observer counts are renewed and checked, ms (default 5,000; 0: never). */
+  presenceHeartbeatMs?: number;
 }
 
 /** Hooks for metrics; every field optional. */
@@ -111,7 +116,11 @@ export function attachRealtime(
     navigation: options.navigation ?? {},
     now: Date.now,
   }, options.durableEventMs);
-  const presence = new Presence(nsp, log);
+  const presence = new Presence(nsp, log, {
+    tally: options.observerTally ?? localTally,
+    clustered: options.adapter !== undefined,
+    heartbeatMs: options.presenceHeartbeatMs ?? 5_000,
+  });
   const flow = new FlowControl(deps.writer, transport, options.flow, hooks, log);
   const limiter = new ConnectionLimiter(options.maxConnectionsPerUser);
   const handlers = createHandlers(sessions, presence);
@@ -152,6 +161,7 @@ export function attachRealtime(
     revokeShareLink: (sessionId) => credentials.revokeShareLink(sessionId),
     async disconnectAll(graceMs) {
       sessions.stop();
+      presence.stop();
       flow.stop();
       nsp.local.disconnectSockets(true);
       const deadline = Date.now() + graceMs;
@@ -159,6 +169,7 @@ export function attachRealtime(
     },
     async close() {
       sessions.stop();
+      presence.stop();
       flow.stop();
       nsp.local.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
