@@ -245,8 +245,7 @@ export class SessionRoom {
     }
     if (!u || u.late) return { update: this.last };
     const update = this.toDto(u);
-    this.publish(update, null, true);
-    return { update };
+    return { update: this.publish(update, null, true) };
   }
 
   /** `session:end`. */
@@ -364,10 +363,12 @@ export class SessionRoom {
    * session. An update from a compass sample carries the current fix's seq and is flagged
    * `headingOnly`, so observers can tell it from a fix they have already shown.
    */
-  private publish(update: NavigationUpdateDto, arrival: NavigationUpdateDto | null = null, headingOnly = false): void {
+  private publish(update: NavigationUpdateDto, arrival: NavigationUpdateDto | null = null, headingOnly = false): NavigationUpdateDto {
     if (!update.late && !update.outlier) this.last = update;
-    this.ctx.broadcast.update(headingOnly ? { ...update, headingOnly: true } : update);
+    const sent = headingOnly ? { ...update, headingOnly: true } : update;
+    this.ctx.broadcast.update(sent);
     if (arrival) void this.arrive(arrival);
+    return sent;
   }
 
   /** Marks the session ended here at once, tells the room, and waits (bounded) for the commit. */
