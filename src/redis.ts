@@ -2,9 +2,6 @@ import { createClient } from 'redis';
 import type { Logger } from './logger.js';
 import { EXIT_CONFIG, OperatorError } from './operator-error.js';
 
-/** How often a connected client pings Redis, so a silent outage (no RST) is noticed, ms. */
-export const REDIS_PING_INTERVAL_MS = 2_000;
-
 export interface RedisClientOptions {
   /**
    * Commands issued while disconnected fail at once instead of waiting in node-redis' offline queue.
@@ -23,7 +20,6 @@ export async function connectRedis(url: string, health: RedisHealth, options: Re
   const client = createClient({
     url,
     disableOfflineQueue: options.failWhileOffline ?? false,
-    pingInterval: REDIS_PING_INTERVAL_MS,
     socket: {
       connectTimeout: 2_000,
       reconnectStrategy: (retries, cause) => {
@@ -81,9 +77,15 @@ export class RedisHealth {
     return `Redis unreachable${since} (${[...this.down.values()][0]})`;
   }
 
-  watch(client: { on(event: string, listener: (...args: any[]) => void): unknown }): void { // eslint-disable-line @typescript-eslint/no-explicit-any
-    client.on('error', (err: Error) => this.markDown(client, err.message || String(err)));
-    client.on('reconnecting', () => this.markDown(client, this.down.get(client) ?? 'reconnecting'));
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  watch(client: { readonly isReady: boolean; on(event: string, listener: (...args: any[]) => void): unknown }): void {
+    let lastError = '';
+    client.on('error', (err: Error) => {
+      lastError = err.message || err.name || String(err);
+      // An error on a connection that is still up (a failed command) is not an outage.
+      if (!client.isReady) this.markDown(client, lastError);
+    });
+    client.on('reconnecting', () => this.markDown(client, lastError || 'reconnecting'));
     client.on('ready', () => this.markUp(client));
   }
 
