@@ -2,6 +2,7 @@ import { createShardedAdapter } from '@socket.io/redis-adapter';
 import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter';
 import type { Namespace } from 'socket.io';
 import type { Adapter } from 'socket.io-adapter';
+import { publishWhenFollowed } from './redis-publish-when-followed.js';
 import { assertShardedPubSub, connectRedis, type RedisClient, type RedisHealth } from './redis.js';
 
 /** How room broadcasts travel between instances (REDIS_ADAPTER). */
@@ -46,7 +47,7 @@ export async function connectRedisCluster(url: string, kind: RedisAdapterKind, p
       clients.push(subscriber);
       return {
         kind,
-        adapter: createShardedAdapter(commands, subscriber, { channelPrefix: `${prefix}:sharded`, subscriptionMode: 'dynamic' }) as never,
+        adapter: publishWhenFollowed(createShardedAdapter(commands, subscriber, { channelPrefix: `${prefix}:sharded`, subscriptionMode: 'dynamic' }) as never),
         recoversConnections: false,
         commands,
         close,
