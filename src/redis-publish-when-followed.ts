@@ -30,7 +30,9 @@ export const FOLLOWED_EVENT = 'room:followed';
  * a room tells the others at once (FOLLOWED_EVENT over the adapter's main channel), so they publish
  * from their next broadcast on: a new member on another instance misses no more than it would
  * without the wrapper (the adapter subscribes asynchronously anyway), and the check every second
- * bounds the harm of a lost notice. Local delivery is the adapter's own.
+ * bounds the harm of a lost notice. Local delivery is the adapter's own, after the publish settles:
+ * a broadcast that is not published waits for the room's publish in flight, so this instance's
+ * sockets get a room's broadcasts in order.
  */
 export function publishWhenFollowed(factory: (nsp: Namespace) => Adapter): (nsp: Namespace) => Adapter {
   // Socket.IO constructs its adapter with `new`: a plain function returning the object, not an arrow.
@@ -39,6 +41,8 @@ export function publishWhenFollowed(factory: (nsp: Namespace) => Adapter): (nsp:
     const parts = adapter as unknown as ShardedAdapterParts;
     const aloneUntilMs = new Map<string, number>();
     const createdAtMs = new Map<string, number>();
+    /** The room's last publish, until it settles. */
+    const publishing = new Map<string, Promise<string>>();
     /** Notices received per room: a publish that started before one must not conclude the room is alone. */
     const notices = new Map<string, number>();
     const publish = parts.doPublish.bind(parts);
@@ -48,15 +52,23 @@ export function publishWhenFollowed(factory: (nsp: Namespace) => Adapter): (nsp:
       if (channel === parts.channel) return publish(message); // not a single room's own channel
       const room = (message.data as { opts: { rooms: string[] } }).opts.rooms[0]!;
       const now = Date.now();
-      if ((aloneUntilMs.get(room) ?? 0) > now) return Promise.resolve('');
+      // The adapter delivers to this instance's sockets once the publish settles: a broadcast not
+      // published still waits for the room's publish in flight, or it would overtake it.
+      if ((aloneUntilMs.get(room) ?? 0) > now) return publishing.get(room)?.then(() => '') ?? Promise.resolve('');
       const noticesBefore = notices.get(room) ?? 0;
-      return parts.pubClient.sPublish(channel, parts.encode(message)).then((receivers) => {
+      const published = parts.pubClient.sPublish(channel, parts.encode(message)).then((receivers) => {
         const settled = now - (createdAtMs.get(room) ?? now) >= SUBSCRIBE_SETTLE_MS;
         const noNewFollower = (notices.get(room) ?? 0) === noticesBefore;
         if (receivers <= 1 && settled && noNewFollower && parts.rooms.has(room)) aloneUntilMs.set(room, Date.now() + ALONE_RECHECK_MS);
         else aloneUntilMs.delete(room);
         return '';
       });
+      const settledAnyway = published.catch(() => '');
+      publishing.set(room, settledAnyway);
+      void settledAnyway.then(() => {
+        if (publishing.get(room) === settledAnyway) publishing.delete(room);
+      });
+      return published;
     };
     parts.on('create-room', (room) => {
       if (adapter.sids.has(room)) return; // a socket's own room: never broadcast to across instances

@@ -1,16 +1,15 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NavigationUpdateDto } from '../../src/contracts/index.js';
-import { freePort } from '../../src/persistence/embedded.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import type { NavClient } from '../helpers/client.js';
 import {
   connectTo,
   dbClient,
+  hasRedisServer,
   killAllServers,
   Navigator,
+  PrivateRedis,
   range,
-  redisReachable,
   seededIds,
   spawnServer,
   storedSeqs,
@@ -28,15 +27,13 @@ import {
  *
  * Needs the `redis-server` binary; skipped with a message without it, unless CI is set.
  */
-const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
-const skipReason = hasRedisServer || process.env.CI ? '' : ' [SKIPPED: no redis-server binary and CI is unset]';
+const redisServerInstalled = hasRedisServer();
+const skipReason = redisServerInstalled || process.env.CI ? '' : ' [SKIPPED: no redis-server binary and CI is unset]';
 if (skipReason) console.warn(`test/scale/redis-outage.test.ts${skipReason}`);
 
-describe.skipIf(!hasRedisServer && !process.env.CI)(`a Redis outage under two instances${skipReason}`, () => {
+describe.skipIf(!redisServerInstalled && !process.env.CI)(`a Redis outage under two instances${skipReason}`, () => {
   let db: TestDatabase;
-  let redisPort: number;
-  let redisUrl: string;
-  let redis: ChildProcess | undefined;
+  let redis: PrivateRedis;
   let a: ServerProcess;
   let b: ServerProcess;
   let cafeId: string;
@@ -45,26 +42,9 @@ describe.skipIf(!hasRedisServer && !process.env.CI)(`a Redis outage under two in
   /** Every line instance A printed (ServerProcess keeps only the last ones). */
   const linesOfA: string[] = [];
 
-  const startRedis = async () => {
-    redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    const deadline = Date.now() + 10_000;
-    while (!(await redisReachable(redisUrl))) {
-      if (Date.now() > deadline) throw new Error(`the private redis-server on port ${redisPort} did not answer`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const stopRedis = async () => {
-    const r = redis;
-    redis = undefined;
-    if (!r || r.exitCode !== null) return;
-    const exited = new Promise((resolve) => r.once('exit', resolve));
-    r.kill('SIGKILL');
-    await exited;
-  };
-
   const env = (extra: Record<string, string>) => ({
     DATABASE_URL: db.url,
-    REDIS_URL: redisUrl,
+    REDIS_URL: redis.url,
     REDIS_PREFIX: 'outage',
     REDIS_ADAPTER: 'sharded',
     FLUSH_INTERVAL_MS: '20',
@@ -75,9 +55,7 @@ describe.skipIf(!hasRedisServer && !process.env.CI)(`a Redis outage under two in
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    redisPort = await freePort();
-    redisUrl = `redis://127.0.0.1:${redisPort}`;
-    await startRedis();
+    redis = await PrivateRedis.start();
     a = await spawnServer(env({ SEED_ON_START: 'true' }));
     a.child.stdout!.on('data', (chunk: Buffer) => linesOfA.push(...chunk.toString('utf8').split('\n').filter((l) => l.trim())));
     b = await spawnServer(env({ SEED_ON_START: 'false' }));
@@ -92,7 +70,7 @@ describe.skipIf(!hasRedisServer && !process.env.CI)(`a Redis outage under two in
   afterAll(async () => {
     for (const s of sockets) s.close();
     await killAllServers();
-    await stopRedis();
+    await redis?.kill();
     await db?.drop();
   });
 
@@ -127,7 +105,7 @@ describe.skipIf(!hasRedisServer && !process.env.CI)(`a Redis outage under two in
     await until(() => local.length === 20 && remote.length === 20, () => `local ${local.length}, remote ${remote.length} of 20`);
 
     // Redis goes away.
-    await stopRedis();
+    await redis.kill();
     await until(() => linesOfA.some((l) => l.includes('Redis unreachable')), () => 'no warning in the log of A');
     const ready = await readyz(a.url);
     expect(ready.status).toBe(200);
@@ -154,7 +132,7 @@ describe.skipIf(!hasRedisServer && !process.env.CI)(`a Redis outage under two in
     expect(linesOfA.filter((l) => l.includes('Redis unreachable')).length).toBe(1);
 
     // Redis is back (empty): health recovers, the instances subscribe again, B's observer follows again.
-    await startRedis();
+    await redis.restart();
     await until(() => linesOfA.some((l) => l.includes('Redis connection restored')), () => 'no "restored" line in the log of A');
     await untilAsync(async () => (await readyz(a.url)).body.checks.broadcast === 'ok', 'broadcast ok again');
     expect(await redisUp(a.url)).toBe('1');
