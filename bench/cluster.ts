@@ -9,6 +9,8 @@
  *   sharded-lb    sharded, the connections spread round robin as a load balancer would: navigator i
  *                 on instance i mod n, its observer on the next one (so every update crosses instances)
  *   streams-lb    the same over the Streams adapter
+ *   sharded-sticky sharded, navigator i on instance i mod n and its observers with it (a balancer that
+ *                 hashes on the session id): every room stays on one instance
  *
  * It prints, per case and run: each instance's CPU (% of one core, from /proc), its CPU per position
  * of the cluster (µs), the sockets on it, and what the observers and the table got: updates lost or
@@ -32,7 +34,7 @@ import { cleanup, onCleanup, runMain, stopChild, tempDir } from './lib/processes
 import { JWT_SECRET, SERVER_ENV, startNodeFlags, startServer } from './lib/targets.js';
 import { ROOT } from './lib/paths.js';
 
-const CASES = ['single', 'streams-A', 'sharded-A', 'sharded-lb', 'streams-lb'] as const;
+const CASES = ['single', 'streams-A', 'sharded-A', 'sharded-lb', 'streams-lb', 'sharded-sticky'] as const;
 type CaseName = (typeof CASES)[number];
 
 interface Options {
@@ -159,7 +161,9 @@ async function runCase(o: Options, name: CaseName, run: number, db: Database, tm
   const first = await startServer({ serverDir: ROOT, env: env(0), flags, output: 'forward' });
   const rest = await Promise.all(instanceNames.slice(1).map((_, i) => startServer({ serverDir: ROOT, env: env(i + 1), flags, output: 'forward' })));
   const servers = [first, ...rest];
-  const urls = name.endsWith('-lb') ? servers.map((s) => s.url) : [first.url];
+  const spread = name.endsWith('-lb') || name.endsWith('-sticky');
+  const urls = spread ? servers.map((s) => s.url) : [first.url];
+  const sticky = name.endsWith('-sticky');
   const tokens = await createUsers(db, o.navigators, { secret: JWT_SECRET, label: `cluster-${name}-${run}`, ttlS: 3600 });
   const destination = await seededDestination(db);
   const loaders = await startLoaders(o.loaders);
@@ -172,6 +176,7 @@ async function runCase(o: Options, name: CaseName, run: number, db: Database, tm
             cmd: 'setup',
             url: first.url,
             urls,
+            observersWithNavigator: sticky,
             tokens: parts[i]!.items,
             firstIndex: parts[i]!.first,
             totalNavigators: tokens.length,
@@ -191,7 +196,7 @@ async function runCase(o: Options, name: CaseName, run: number, db: Database, tm
       let observers = 0;
       for (let n = 0; n < o.navigators; n++) {
         if (n % urls.length === i) navigators++;
-        for (let k = 0; k < o.observers; k++) if ((n + 1 + k) % urls.length === i) observers++;
+        for (let k = 0; k < o.observers; k++) if ((sticky ? n : n + 1 + k) % urls.length === i) observers++;
       }
       return { navigators, observers };
     });
@@ -318,7 +323,7 @@ function printSummary(o: Options, results: CaseResult[]): void {
     console.log(`  ${name}: an instance without members pays ${perK.map(f1).join(', ')} % of a core per 1,000 positions/s elsewhere (target ≤ 1)`);
     if (Number.isFinite(single)) console.log(`  ${name}: the owning instance uses ${f1(cpuOf(name, 0) / single)}× the single instance's CPU (target ≤ 1.2)`);
   }
-  for (const name of ['sharded-lb', 'streams-lb'] as const) {
+  for (const name of ['sharded-lb', 'streams-lb', 'sharded-sticky'] as const) {
     if (!o.cases.includes(name)) continue;
     const total = Array.from({ length: o.instances }, (_, i) => cpuOf(name, i)).reduce((a, b) => a + b, 0);
     const perPosition = (total / 100) * 1e6 / pps(name);

@@ -114,7 +114,7 @@ async function setup(cmd: SetupCommand): Promise<void> {
     countFrames(socket, 'navigator', () => phase?.frames ?? null);
     socket.on('navigation:durable', (p: { durableSeq: number }) => durable.onDurable(nav, p.durableSeq));
     for (let k = 0; k < cmd.observersPerNavigator; k++) {
-      const obs = await connect(urls[(index + 1 + k) % urls.length]!, { shareToken: nav.shareToken });
+      const obs = await connect(urls[(cmd.observersWithNavigator ? index : index + 1 + k) % urls.length]!, { shareToken: nav.shareToken });
       countFrames(obs, 'observer', () => phase?.frames ?? null);
       const watched = await call(obs, 'session:observe', { sessionId: nav.sessionId });
       if (!watched.ok) throw new Error(`session:observe: ${watched.error.code} ${watched.error.message}`);

@@ -17,6 +17,8 @@ export interface SetupCommand {
    * navigator i to `urls[i % n]`, its observer k to `urls[(i + 1 + k) % n]`. Absent: all to `url`.
    */
   urls?: string[];
+  /** With `urls`: observers go to their navigator's instance (a balancer that hashes on the session). */
+  observersWithNavigator?: boolean;
   /** One JWT per navigator of this child (the baseline accepts any string). */
   tokens: string[];
   /** Global index of this child's first navigator (spreads the walks around the circle). */
