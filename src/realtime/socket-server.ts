@@ -103,7 +103,7 @@ export function attachRealtime(
     // Middlewares run on recovery too: a recovered socket must still hold valid credentials (an
     // expired share token, or a socket the server disconnected, gets no free pass).
     connectionStateRecovery: options.recoveryWindowMs > 0 ? { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: false } : undefined,
-    // Multi-node: the given adapter (Redis Streams). Single node: in memory, expiring promptly.
+    // Multi-node: the given adapter (Redis sharded pub/sub or Streams). Single node: in memory, expiring promptly.
     adapter: (options.adapter ?? (options.recoveryWindowMs > 0 ? RecoveryAdapter.withWindow(options.recoveryWindowMs) : undefined)) as never,
   });
   const nsp: NavNamespace = io.of(NAVIGATION_NAMESPACE);
