@@ -21,18 +21,22 @@ interface ShardedAdapterParts {
 export const FOLLOWED_EVENT = 'room:followed';
 
 /**
- * The sharded adapter publishes every room broadcast to Redis, even when no other instance has a
- * member in the room: the instance that owns a room pays a publish per update for nothing (measured
- * 1.45× the CPU of a single instance with every socket on it). This wrapper publishes a room's
- * broadcast as the adapter does and reads SPUBLISH's answer, the number of subscribers it reached;
- * when that is only this instance (which subscribes while it has members), the room's broadcasts
- * stay local for ALONE_RECHECK_MS, then one publish checks again. An instance that gets a member in
- * a room tells the others at once (FOLLOWED_EVENT over the adapter's main channel), so they publish
- * from their next broadcast on: a new member on another instance misses no more than it would
- * without the wrapper (the adapter subscribes asynchronously anyway), and the check every second
- * bounds the harm of a lost notice. Local delivery is the adapter's own, after the publish settles:
- * a broadcast that is not published waits for the room's publish in flight, so this instance's
- * sockets get a room's broadcasts in order.
+ * Two changes to how `@socket.io/redis-adapter`'s sharded adapter publishes a room broadcast:
+ *
+ * - **This instance's sockets are served at once.** The adapter awaits the publish before it
+ *   delivers to its own sockets (a Redis round trip per broadcast, and every broadcast waiting while
+ *   Redis is slow). Here the publish is sent and not awaited: node-redis keeps the order of the
+ *   commands on its connection, so other instances get a room's broadcasts in order, and local
+ *   delivery never waits for Redis. (The publish's answer would only carry a recovery offset, which
+ *   this adapter does not have.)
+ * - **Rooms nobody else follows are not published.** The adapter publishes every room broadcast,
+ *   even when no other instance has a member in the room: the owning instance paid a publish per
+ *   update for nothing (measured 1.45× the CPU of a single instance with every socket on it). Here
+ *   SPUBLISH's answer, the number of subscribers it reached, is read; when that is only this
+ *   instance (which subscribes while it has members), the room's broadcasts stay local for
+ *   ALONE_RECHECK_MS, then one publish checks again. An instance that gets a member in a room tells
+ *   the others at once (FOLLOWED_EVENT over the adapter's main channel), so they publish from their
+ *   next broadcast on; the recheck bounds the harm of a lost notice.
  */
 export function publishWhenFollowed(factory: (nsp: Namespace) => Adapter): (nsp: Namespace) => Adapter {
   // Socket.IO constructs its adapter with `new`: a plain function returning the object, not an arrow.
@@ -41,9 +45,7 @@ export function publishWhenFollowed(factory: (nsp: Namespace) => Adapter): (nsp:
     const parts = adapter as unknown as ShardedAdapterParts;
     const aloneUntilMs = new Map<string, number>();
     const createdAtMs = new Map<string, number>();
-    /** The room's last publish, until it settles. */
-    const publishing = new Map<string, Promise<string>>();
-    /** Notices received per room: a publish that started before one must not conclude the room is alone. */
+    /** Notices received per room: a publish sent before one must not conclude the room is alone. */
     const notices = new Map<string, number>();
     const publish = parts.doPublish.bind(parts);
     parts.doPublish = (message) => {
@@ -52,23 +54,19 @@ export function publishWhenFollowed(factory: (nsp: Namespace) => Adapter): (nsp:
       if (channel === parts.channel) return publish(message); // not a single room's own channel
       const room = (message.data as { opts: { rooms: string[] } }).opts.rooms[0]!;
       const now = Date.now();
-      // The adapter delivers to this instance's sockets once the publish settles: a broadcast not
-      // published still waits for the room's publish in flight, or it would overtake it.
-      if ((aloneUntilMs.get(room) ?? 0) > now) return publishing.get(room)?.then(() => '') ?? Promise.resolve('');
-      const noticesBefore = notices.get(room) ?? 0;
-      const published = parts.pubClient.sPublish(channel, parts.encode(message)).then((receivers) => {
-        const settled = now - (createdAtMs.get(room) ?? now) >= SUBSCRIBE_SETTLE_MS;
-        const noNewFollower = (notices.get(room) ?? 0) === noticesBefore;
-        if (receivers <= 1 && settled && noNewFollower && parts.rooms.has(room)) aloneUntilMs.set(room, Date.now() + ALONE_RECHECK_MS);
-        else aloneUntilMs.delete(room);
-        return '';
-      });
-      const settledAnyway = published.catch(() => '');
-      publishing.set(room, settledAnyway);
-      void settledAnyway.then(() => {
-        if (publishing.get(room) === settledAnyway) publishing.delete(room);
-      });
-      return published;
+      if ((aloneUntilMs.get(room) ?? 0) <= now) {
+        const noticesBefore = notices.get(room) ?? 0;
+        parts.pubClient.sPublish(channel, parts.encode(message)).then(
+          (receivers) => {
+            const settled = now - (createdAtMs.get(room) ?? now) >= SUBSCRIBE_SETTLE_MS;
+            const noNewFollower = (notices.get(room) ?? 0) === noticesBefore;
+            if (receivers <= 1 && settled && noNewFollower && parts.rooms.has(room)) aloneUntilMs.set(room, Date.now() + ALONE_RECHECK_MS);
+            else aloneUntilMs.delete(room);
+          },
+          () => aloneUntilMs.delete(room), // Redis unreachable: its health is logged and shown elsewhere
+        );
+      }
+      return Promise.resolve('');
     };
     parts.on('create-room', (room) => {
       if (adapter.sids.has(room)) return; // a socket's own room: never broadcast to across instances
