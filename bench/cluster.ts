@@ -325,12 +325,14 @@ function printSummary(o: Options, results: CaseResult[]): void {
   }
   for (const name of ['sharded-lb', 'streams-lb', 'sharded-sticky'] as const) {
     if (!o.cases.includes(name)) continue;
-    const total = Array.from({ length: o.instances }, (_, i) => cpuOf(name, i)).reduce((a, b) => a + b, 0);
-    const perPosition = (total / 100) * 1e6 / pps(name);
-    const singlePerPosition = (single / 100) * 1e6 / pps('single');
+    const each = Array.from({ length: o.instances }, (_, i) => cpuOf(name, i));
+    const mean = each.reduce((a, b) => a + b, 0) / each.length;
+    // An instance's CPU per position grows as its load falls (smaller batches per flush, per write,
+    // per loop turn): compare each instance with one instance alone at the same share of the load.
     console.log(
-      `  ${name}: the cluster spends ${f1(perPosition)} µs of CPU per position (single instance: ${f1(singlePerPosition)}); ` +
-        `${o.instances} instances on ${o.instances} cores would carry about ${f1(singlePerPosition / perPosition * o.instances)}× one instance (target ≥ 2.5)`,
+      `  ${name}: each instance ${f1(mean)} % of a core for 1/${o.instances} of the load; ${o.instances} instances on their own cores carry ` +
+        `${o.instances} × (CPU of one instance alone at 1/${o.instances} of the load) / ${f1(mean)} × one instance (target ≥ 2.5): ` +
+        `measure the reference with --cases single --navigators ${Math.round(o.navigators / o.instances)}`,
     );
   }
   const lost = results.reduce((n, r) => n + r.observerLost + r.rowsLost, 0);
