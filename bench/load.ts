@@ -60,6 +60,7 @@ interface Phase {
   errors: Record<string, number>;
   skipped: number;
   observerUpdates: number;
+  observerDuplicates: number;
   ack: Histogram;
   headingAck: Histogram;
   observer: Histogram;
@@ -82,7 +83,8 @@ async function setup(cmd: SetupCommand): Promise<void> {
   const failures = await pool(cmd.tokens, cmd.concurrency, async (token, i) => {
     const index = cmd.firstIndex + i;
     const angle0 = (2 * Math.PI * index) / cmd.totalNavigators;
-    const socket = await connect(cmd.url, cmd.noEcho ? { token, echo: false } : { token });
+    const urls = cmd.urls ?? [cmd.url];
+    const socket = await connect(urls[index % urls.length]!, cmd.noEcho ? { token, echo: false } : { token });
     const start = walkAt({ center, angle0 }, 0);
     const answer = await call(socket, 'session:start', { destinationId: cmd.destination.id, position: { lat: start.lat, lon: start.lon, accuracy: ACCURACY_M } });
     if (!answer.ok) throw new Error(`session:start: ${answer.error.code} ${answer.error.message}`);
@@ -112,13 +114,17 @@ async function setup(cmd: SetupCommand): Promise<void> {
     countFrames(socket, 'navigator', () => phase?.frames ?? null);
     socket.on('navigation:durable', (p: { durableSeq: number }) => durable.onDurable(nav, p.durableSeq));
     for (let k = 0; k < cmd.observersPerNavigator; k++) {
-      const obs = await connect(cmd.url, { shareToken: nav.shareToken });
+      const obs = await connect(urls[(cmd.observersWithNavigator ? index : index + 1 + k) % urls.length]!, { shareToken: nav.shareToken });
       countFrames(obs, 'observer', () => phase?.frames ?? null);
       const watched = await call(obs, 'session:observe', { sessionId: nav.sessionId });
       if (!watched.ok) throw new Error(`session:observe: ${watched.error.code} ${watched.error.message}`);
       let lastSeen = -1;
-      obs.on('navigation:update', (u: { seq: number }) => {
-        if (u.seq <= lastSeen) return; // a heading update repeats its fix's seq
+      obs.on('navigation:update', (u: { seq: number; headingOnly?: boolean }) => {
+        if (u.seq <= lastSeen) {
+          // A heading update repeats its fix's seq; any other is a fix seen twice.
+          if (!u.headingOnly && phase) phase.observerDuplicates++;
+          return;
+        }
         lastSeen = u.seq;
         const ph = phase;
         if (!ph) return;
@@ -223,6 +229,7 @@ async function runPhase(cmd: PhaseCommand): Promise<PhaseStats> {
     errors: {},
     skipped: 0,
     observerUpdates: 0,
+    observerDuplicates: 0,
     ack: new Histogram(),
     headingAck: new Histogram(),
     observer: new Histogram(),
@@ -277,6 +284,8 @@ async function runPhase(cmd: PhaseCommand): Promise<PhaseStats> {
   const graceUntil = performance.now() + 15_000;
   const inFlight = () => navs.reduce((n, nav) => n + nav.inFlight, 0);
   while (inFlight() > 0 && performance.now() < graceUntil) await new Promise((r) => setTimeout(r, 20));
+  // The last updates may reach observers on another instance a moment after the navigator's ack.
+  await new Promise((r) => setTimeout(r, 300));
   eld.disable();
   const cpu = process.cpuUsage(cpu0);
   const wallMs = performance.now() - wall0;
@@ -300,6 +309,7 @@ async function runPhase(cmd: PhaseCommand): Promise<PhaseStats> {
     observer: ph.observer.toJSON(),
     answer: ph.answer.toJSON(),
     observerUpdates: ph.observerUpdates,
+    observerDuplicates: ph.observerDuplicates,
     timeline: Array.from(ph.timeline, (n) => n ?? 0),
     loaderCpuPct: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
     loaderEventLoopP99Ms: eld.percentile(99) / 1e6,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { registerApi } from './http/api/index.js';
@@ -20,7 +21,9 @@ import { createTrackWriter, type OperatedTrackWriter } from './persistence/write
 import { initOrm, type MikroORM, type OrmOptions } from './persistence/orm.js';
 import { DatabaseSeeder } from './persistence/seeders/DatabaseSeeder.js';
 import { attachRealtime, type Realtime } from './realtime/socket-server.js';
-import { connectRedis, redisStreamsAdapter, type RedisClient } from './redis.js';
+import { RedisHealth } from './redis.js';
+import { connectRedisCluster, type RedisCluster } from './redis-adapter.js';
+import { RedisObserverTally } from './redis-observer-tally.js';
 
 /** How long a shutdown waits for disconnected clients to close their connections before ending them, ms. */
 export const SOCKET_CLOSE_GRACE_MS = 1_000;
@@ -88,11 +91,13 @@ async function openDatabase(config: Config, log: Logger, migrationsList: AppOpti
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const log = options.logger ?? createLogger(config.logLevel, {}, undefined, { env: config.env });
   const { database, orm } = await openDatabase(config, log, options.migrationsList);
-  // Multi-node: with REDIS_URL, rooms span every instance through the Redis Streams adapter.
-  let redis: RedisClient | undefined;
+  // Multi-node: with REDIS_URL, rooms span every instance through Redis (sharded pub/sub or Streams).
+  let redis: RedisCluster | undefined;
+  const redisLog = log.child({ component: 'redis' });
+  const redisHealth = new RedisHealth(redisLog);
   if (config.redisUrl) {
     try {
-      redis = await connectRedis(config.redisUrl, log.child({ component: 'redis' }));
+      redis = await connectRedisCluster(config.redisUrl, config.redisAdapter, config.redisPrefix, redisHealth);
     } catch (err) {
       await orm.close(true).catch(() => {});
       await database.stop().catch(() => {});
@@ -114,7 +119,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
   const http: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: config.maxMessageBytes });
   const connections = trackConnections(http.server);
-  registerHealthRoutes(http, readinessChecks(orm, writer));
+  registerHealthRoutes(http, readinessChecks(orm, writer, redis ? redisHealth : undefined));
   registerObserverPage(http, { tileUrl: config.mapTileUrl, attribution: config.mapTileAttribution, maxZoom: config.mapTileMaxZoom });
   registerClientBundle(http);
   registerLandingPage(http);
@@ -122,12 +127,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   metrics.register(http);
   writer.onFlush(metrics.flushed);
 
+  // The sharded adapter keeps no recovery sessions: reconnections are carried by session:resume
+  // and session:observe (protocol.md, "Reconnecting").
+  const recoveryWindowMs = redis && !redis.recoversConnections ? 0 : config.recoveryWindowMs;
+  if (recoveryWindowMs !== config.recoveryWindowMs) {
+    redisLog.info(
+      { adapter: redis?.kind },
+      'connection state recovery is off with REDIS_ADAPTER=sharded (RECOVERY_WINDOW_MS ignored): clients resume or observe again after a reconnection',
+    );
+  }
   const realtime = attachRealtime(
     http.server,
     { repository: new OrmSessionRepository(orm), writer, auth, log: log.child({ component: 'realtime' }), hooks: metrics.realtimeHooks },
     {
       maxMessageBytes: config.maxMessageBytes,
-      recoveryWindowMs: config.recoveryWindowMs,
+      recoveryWindowMs,
       flow: {
         ratePerSec: config.rateLimitPerSec,
         burst: config.rateLimitBurst,
@@ -139,7 +153,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       shareTokenTtlAfterEndMs: config.shareTokenTtlAfterEndSeconds * 1000,
       navigation: { headingSmoothing: config.headingSmoothing },
       durableEventMs: config.durableEventMs,
-      ...(redis ? { adapter: redisStreamsAdapter(redis, config.redisPrefix) } : {}),
+      presenceHeartbeatMs: config.presenceHeartbeatMs,
+      ...(redis
+        ? {
+            adapter: redis.adapter,
+            // A report lives 3 heartbeats: a dead instance's observers stop counting within about 4.
+            observerTally: new RedisObserverTally(redis.commands, config.redisPrefix, randomUUID(), 3 * config.presenceHeartbeatMs),
+          }
+        : {}),
     },
   );
   registerApi(http, {
@@ -170,6 +191,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     bufferedPoints: () => writer.bufferedPoints,
     activeRuntimes: () => realtime.sessions.size,
     admittedShare: () => realtime.flow.shedder.admittedShare,
+    redisUp: () => (redis ? (redisHealth.up ? 1 : 0) : null),
   });
 
   let closing: Promise<void> | undefined;

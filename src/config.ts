@@ -101,7 +101,7 @@ export const envSchema = z.object({
   MAX_MESSAGE_BYTES: int(1_024, 64 * 1024 * 1024).default(1_000_000),
   /** Socket.IO connection state recovery window. */
   RECOVERY_WINDOW_MS: int(0, 3_600_000).default(30_000),
-  /** redis://host:port — when set, Socket.IO uses the Redis Streams adapter (multi-node). */
+  /** redis://host:port — when set, Socket.IO rooms span every instance over Redis (multi-node). */
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
@@ -111,6 +111,17 @@ export const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, _ . : - only (at most 64)')
     .default('arway'),
+  /**
+   * With REDIS_URL, how broadcasts travel between instances: `sharded` (Redis 7 sharded pub/sub, an
+   * instance receives only the rooms of its own sockets) or `streams` (one Redis stream every instance
+   * reads; keeps connection state recovery across instances).
+   */
+  REDIS_ADAPTER: z.enum(['sharded', 'streams']).default('sharded'),
+  /**
+   * With REDIS_URL, how often each instance renews its observer counts in Redis and checks the totals
+   * of its sessions, ms; a dead instance's observers stop counting within about 4 heartbeats.
+   */
+  PRESENCE_HEARTBEAT_MS: int(100, 600_000).default(5_000),
   /** Public base URL used in printed links (watch pages); defaults to http://HOST:PORT. */
   PUBLIC_URL: z.string().url().optional(),
   /**
@@ -170,6 +181,8 @@ function toConfig(env: z.output<typeof envSchema>) {
     recoveryWindowMs: env.RECOVERY_WINDOW_MS,
     redisUrl: env.REDIS_URL,
     redisPrefix: env.REDIS_PREFIX,
+    redisAdapter: env.REDIS_ADAPTER,
+    presenceHeartbeatMs: env.PRESENCE_HEARTBEAT_MS,
     publicUrl: env.PUBLIC_URL,
     mapTileUrl: env.MAP_TILE_URL === 'none' ? null : env.MAP_TILE_URL,
     mapTileAttribution: env.MAP_TILE_ATTRIBUTION ?? (env.MAP_TILE_URL === DEFAULT_TILE_URL ? DEFAULT_TILE_ATTRIBUTION : ''),

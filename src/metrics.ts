@@ -18,6 +18,8 @@ export interface MetricsSources {
   activeRuntimes(): number;
   /** The share of writing messages load shedding admits, (0, 1]. */
   admittedShare(): number;
+  /** With REDIS_URL: 1 while Redis is reachable, 0 while not; null (no series) on a single node. */
+  redisUp?(): number | null;
 }
 
 const KNOWN_EVENTS = new Set<string>(INBOUND_EVENTS);
@@ -137,6 +139,16 @@ export class Metrics {
       registers: [this.registry],
       collect: () => {
         admitted.set(this.sources?.admittedShare() ?? 1);
+      },
+    });
+    const redisUp: Gauge = new Gauge({
+      name: 'arway_redis_up',
+      help: 'With REDIS_URL: 1 while the Redis connections of the cluster adapter are up, 0 while Redis is unreachable (broadcasts then reach only this instance\'s sockets)',
+      registers: [this.registry],
+      collect: () => {
+        const up = this.sources?.redisUp?.() ?? null;
+        if (up === null) redisUp.reset();
+        else redisUp.set(up);
       },
     });
     const runtimes: Gauge = new Gauge({

@@ -62,6 +62,8 @@ describe('loadConfig', () => {
       SEED_ON_START: 'true',
       JWT_SECRET: 'x'.repeat(32),
       REDIS_URL: 'redis://cache:6379',
+      REDIS_ADAPTER: 'streams',
+      PRESENCE_HEARTBEAT_MS: '1000',
       PUBLIC_URL: 'https://arway.example.com',
     });
     expect(config).toMatchObject({
@@ -75,6 +77,8 @@ describe('loadConfig', () => {
       seedOnStart: 'true',
       jwtSecret: 'x'.repeat(32),
       redisUrl: 'redis://cache:6379',
+      redisAdapter: 'streams',
+      presenceHeartbeatMs: 1000,
       publicUrl: 'https://arway.example.com',
     });
   });
@@ -119,6 +123,8 @@ describe('loadConfig', () => {
     ['DB_POOL_MAX', '0'],
     ['FLUSH_INTERVAL_MS', 'soon'],
     ['REDIS_URL', 'http://cache:6379'],
+    ['REDIS_ADAPTER', 'cluster'],
+    ['PRESENCE_HEARTBEAT_MS', '50'],
     ['PUBLIC_URL', 'not a url'],
     ['RATE_LIMIT_POINTS_BURST', '499'],
     ['HEADING_SMOOTHING', '1'],

@@ -12,6 +12,13 @@ export interface SetupCommand {
   cmd: 'setup';
   /** Base URL of the server under test (http://127.0.0.1:port). */
   url: string;
+  /**
+   * Several instances (bench/cluster.ts): connections go round robin, as a load balancer would:
+   * navigator i to `urls[i % n]`, its observer k to `urls[(i + 1 + k) % n]`. Absent: all to `url`.
+   */
+  urls?: string[];
+  /** With `urls`: observers go to their navigator's instance (a balancer that hashes on the session). */
+  observersWithNavigator?: boolean;
   /** One JWT per navigator of this child (the baseline accepts any string). */
   tokens: string[];
   /** Global index of this child's first navigator (spreads the walks around the circle). */
@@ -100,6 +107,8 @@ export interface PhaseStats {
   answer: SerializedHistogram;
   /** Observer updates whose seq was not seen before by that observer (one per position at most). */
   observerUpdates: number;
+  /** Fix updates (not `headingOnly`) an observer got again for a seq it had already seen. */
+  observerDuplicates: number;
   /** Acks per second of the phase (whole phase, warm-up included). */
   timeline: number[];
   /** The load generator's own CPU over the phase, % of one core, and its event-loop delay p99. */
@@ -155,6 +164,7 @@ export function mergePhaseStats(parts: PhaseStats[]): PhaseStats {
     skipped: 0,
     disconnects: 0,
     observerUpdates: 0,
+    observerDuplicates: 0,
   };
   for (const p of parts) {
     out.positionsSent += p.positionsSent;
@@ -167,6 +177,7 @@ export function mergePhaseStats(parts: PhaseStats[]): PhaseStats {
     out.skipped += p.skipped;
     out.disconnects += p.disconnects;
     out.observerUpdates += p.observerUpdates;
+    out.observerDuplicates += p.observerDuplicates ?? 0;
     ack.merge(p.ack);
     headingAck.merge(p.headingAck);
     observer.merge(p.observer);

@@ -107,7 +107,7 @@ export async function startBaseline(o: { cpuProf: boolean; baselineRecovery: boo
 }
 
 /**
- * Starts `src/server.ts` of `serverDir` (single node: no REDIS_URL) with `env` over ours, on a free
+ * Starts `src/server.ts` of `serverDir` (single node unless `env` has REDIS_URL) with `env` over ours, on a free
  * port, and waits up to 90 s for GET /readyz. `output: 'forward'` prints its lines as `[server] …`;
  * 'quiet' drops its stdout and keeps the end of its stderr for the error if it exits during start-up.
  */
@@ -119,7 +119,7 @@ export async function startServer(o: {
 }): Promise<{ child: ChildProcess; url: string; inspectorUrl: string | null }> {
   const port = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env, ...o.env, PORT: String(port) };
-  delete env.REDIS_URL; // single node
+  if (o.env.REDIS_URL === undefined) delete env.REDIS_URL; // single node unless asked (bench/cluster.ts)
   const child = track(
     spawn(process.execPath, [...o.flags, '--import', 'tsx', join(o.serverDir, 'src/server.ts')], {
       cwd: o.serverDir,

@@ -96,7 +96,7 @@ export class Connection {
   }
 
   get recovered(): boolean {
-    return this.socket.recovered;
+    return this.socket.recovered === true; // undefined when the server has no connection state recovery
   }
 
   /** Connect, and keep reconnecting until {@link close} or {@link drop}. */
@@ -210,7 +210,7 @@ export class Connection {
       this.socket.disconnect(); // dropped or closed while the attempt was under way
       return;
     }
-    this.events.connected({ recovered: this.socket.recovered, afterServerCut, first });
+    this.events.connected({ recovered: this.socket.recovered === true, afterServerCut, first });
   }
 
   private onConnectError(err: Error): void {

@@ -55,6 +55,11 @@ export interface ObserverStats {
   observes: number;
   /** Whether the last connection was recovered by Socket.IO. */
   recovered: boolean;
+  /**
+   * Fix updates ignored because their seq was already shown (a failover: the instance that takes
+   * the session over broadcasts again the resent points the dead one had broadcast but not stored).
+   */
+  duplicateUpdates: number;
 }
 
 /** Answers after which observing again cannot help. */
@@ -96,7 +101,7 @@ export class ObserverClient extends Emitter<ObserverEvents> {
   private authFailures = 0;
   private bind: { resolve(s: SnapshotDto): void; reject(e: ClientError): void; timer: ReturnType<typeof setTimeout> } | null = null;
 
-  readonly stats: ObserverStats = { connects: 0, observes: 0, recovered: false };
+  readonly stats: ObserverStats = { connects: 0, observes: 0, recovered: false, duplicateUpdates: 0 };
 
   constructor(private readonly options: ObserverOptions) {
     super();
@@ -335,6 +340,12 @@ export class ObserverClient extends Emitter<ObserverEvents> {
   }
 
   private onUpdate(u: NavigationUpdateDto): void {
+    // A fix is shown once: seqs only grow, so a fix update at or below the highest seq known (from
+    // updates or a snapshot) was shown already. Updates from a compass sample repeat the fix's seq.
+    if (!u.headingOnly && u.seq <= this.maxSeq) {
+      this.stats.duplicateUpdates++;
+      return;
+    }
     this.lastUpdateAtMs = Date.now();
     this.staleSignalled = false;
     // A batch upload (an offline stretch) announces only its last point: fetch the stored track.

@@ -85,6 +85,11 @@ export interface NavigationUpdateDto {
   outlier?: boolean;
   /** Extension: this fix was older than the current one (offline upload) and did not move it. */
   late?: boolean;
+  /**
+   * Extension: this update comes from a `heading` message: it carries the current fix's seq. Every
+   * other update is a new fix, so an observer ignores one whose seq it has already shown.
+   */
+  headingOnly?: boolean;
 }
 
 export interface TrackPointDto {

@@ -80,6 +80,7 @@ export const navigationUpdateSchema = z.object({
   recordedAt: isoTime,
   outlier: z.boolean().optional().describe('extension: implausible fix, stored but not used'),
   late: z.boolean().optional().describe('extension: older than the current fix (offline upload)'),
+  headingOnly: z.boolean().optional().describe('extension: from a compass sample, carrying the current fix\'s seq'),
 }).meta({ id: 'NavigationUpdate' });
 
 export const trackPointDtoSchema = z.object({ seq: z.number().int(), lat, lon, recordedAt: isoTime }).meta({ id: 'TrackPoint' });

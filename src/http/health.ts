@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { withTimeout } from '../timeout.js';
 
-/** One readiness condition; `reason` says why it is not met. */
-export type ReadinessCheck = () => Promise<{ ok: true } | { ok: false; reason: string }>;
+/**
+ * One readiness condition; `reason` says why it is not met. A check that is met but `degraded` (a
+ * dependency the instance can work without is down) shows `degraded: <why>` and keeps the instance ready.
+ */
+export type ReadinessCheck = () => Promise<{ ok: true; degraded?: string } | { ok: false; reason: string }>;
 
 /** Longest a readiness check may take; they run in parallel, so /readyz answers within about this. */
 export const READINESS_CHECK_TIMEOUT_MS = 500;
@@ -36,7 +39,7 @@ export function registerHealthRoutes(
     const failing = results.filter(([, r]) => !r.ok);
     const body = {
       status: failing.length === 0 ? 'ready' : 'not ready',
-      checks: Object.fromEntries(results.map(([name, r]) => [name, r.ok ? 'ok' : r.reason])),
+      checks: Object.fromEntries(results.map(([name, r]) => [name, r.ok ? (r.degraded === undefined ? 'ok' : `degraded: ${r.degraded}`) : r.reason])),
     };
     return reply.code(failing.length === 0 ? 200 : 503).send(body);
   });

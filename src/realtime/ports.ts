@@ -91,3 +91,15 @@ export interface TrackWriter {
   /** Called whenever the pressure changes. */
   onPressure(listener: (pressure: StoragePressure) => void): void;
 }
+
+/**
+ * Observer counts across the instances of a cluster: each instance reports how many observers of a
+ * session it holds, and learns the total. A report lasts a bounded time (the implementation's time
+ * to live), so the observers of an instance that died stop being counted without anyone removing
+ * them; live instances report again at every presence heartbeat. Implemented over Redis
+ * (src/redis-observer-tally.ts); a single node counts its own (`localTally` in presence.ts).
+ */
+export interface ObserverTally {
+  /** Records this instance's observer count of the session (0 removes it) and answers the total. */
+  report(sessionId: string, localCount: number): Promise<number>;
+}

@@ -7,6 +7,8 @@ export interface InterServerEvents {
   'share:expires': (sessionId: string, atMs: number) => void;
   /** An account was deleted (DELETE /api/me): its sockets and its sessions' followers are cut, its rooms forgotten. */
   'account:deleted': (userId: string, sessionIds: string[]) => void;
+  /** The session's observer count across the cluster changed to `count` (instances tell their own sockets). */
+  'observers:count': (sessionId: string, count: number) => void;
 }
 
 export type NavServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;

@@ -210,7 +210,7 @@ export class SessionRoom {
     const applied = this.apply(input);
     if (!this.ctx.writer.write([applied.point], applied.events)) throw unavailable();
     const update = this.toDto(applied.update);
-    this.publish(update, applied.update.arrivedNow ? update : null, origin);
+    this.publish(update, { arrival: applied.update.arrivedNow ? update : null, origin });
     return { update };
   }
 
@@ -232,7 +232,7 @@ export class SessionRoom {
     }
     if (!this.ctx.writer.write(points, events)) throw unavailable();
     const last = lastUpdate && this.toDto(lastUpdate);
-    if (last) this.publish(last, arrivalUpdate && (arrivalUpdate === lastUpdate ? last : this.toDto(arrivalUpdate)), origin);
+    if (last) this.publish(last, { arrival: arrivalUpdate && (arrivalUpdate === lastUpdate ? last : this.toDto(arrivalUpdate)), origin });
     return { accepted: fresh.length, duplicates: input.points.length - fresh.length, durableSeq: this.toldDurableSeq(), update: last };
   }
 
@@ -249,8 +249,7 @@ export class SessionRoom {
     }
     if (!u || u.late) return { update: this.last };
     const update = this.toDto(u);
-    this.publish(update, null, origin);
-    return { update };
+    return { update: this.publish(update, { origin, headingOnly: true }) };
   }
 
   /** `session:end`. */
@@ -363,11 +362,21 @@ export class SessionRoom {
     return dto;
   }
 
-  /** Sends an update to the room (but `origin`); an arrival (in this update or earlier in a batch) closes the session. */
-  private publish(update: NavigationUpdateDto, arrival: NavigationUpdateDto | null = null, origin?: string): void {
+  /**
+   * Sends an update to the room, but not to `origin` (the sender, when its acknowledgement carries
+   * the update: `auth.echo` false); an arrival (in this update or earlier in a batch) closes the
+   * session. An update from a compass sample carries the current fix's seq and is flagged
+   * `headingOnly`, so observers can tell it from a fix they have already shown.
+   */
+  private publish(
+    update: NavigationUpdateDto,
+    o: { arrival?: NavigationUpdateDto | null; origin?: string | undefined; headingOnly?: boolean } = {},
+  ): NavigationUpdateDto {
     if (!update.late && !update.outlier) this.last = update;
-    this.ctx.broadcast.update(update, origin);
-    if (arrival) void this.arrive(arrival);
+    const sent = o.headingOnly ? { ...update, headingOnly: true } : update;
+    this.ctx.broadcast.update(sent, o.origin);
+    if (o.arrival) void this.arrive(o.arrival);
+    return sent;
   }
 
   /** Marks the session ended here at once, tells the room, and waits (bounded) for the commit. */

@@ -11,7 +11,8 @@ import { bindEvents, type DispatchHooks } from './dispatch.js';
 import { FlowControl, type FlowHooks, type FlowOptions } from './flow-control.js';
 import { createHandlers } from './handlers.js';
 import type { SessionRepository, TrackWriter } from './ports.js';
-import { Presence } from './presence.js';
+import type { ObserverTally } from './ports.js';
+import { localTally, Presence } from './presence.js';
 import { RecoveryAdapter } from './recovery-adapter.js';
 import { rooms, type NavNamespace, type NavServer, type NavSocket } from './rooms.js';
 import type { RoomBroadcast } from './session-room.js';
@@ -32,8 +33,12 @@ export interface RealtimeOptions {
   navigation?: Partial<NavigationConfig>;
   /** How long a durable seq may wait for an answer to carry it before `navigation:durable` is sent (0: at every advance). */
   durableEventMs?: number;
-  /** A Socket.IO adapter constructor for multi-node (Redis Streams); in-memory when absent. */
+  /** A Socket.IO adapter constructor for multi-node (Redis sharded pub/sub or Streams); in-memory when absent. */
   adapter?: (nsp: Namespace) => Adapter;
+  /** Observer counts across the cluster (with `adapter`); this instance's own when absent. */
+  observerTally?: ObserverTally;
+  /** How often observer counts are renewed and checked, ms (default 5,000; 0: never). */
+  presenceHeartbeatMs?: number;
 }
 
 /** Hooks for metrics; every field optional. */
@@ -107,7 +112,7 @@ export function attachRealtime(
     // Middlewares run on recovery too: a recovered socket must still hold valid credentials (an
     // expired share token, or a socket the server disconnected, gets no free pass).
     connectionStateRecovery: options.recoveryWindowMs > 0 ? { maxDisconnectionDuration: options.recoveryWindowMs, skipMiddlewares: false } : undefined,
-    // Multi-node: the given adapter (Redis Streams). Single node: in memory, expiring promptly.
+    // Multi-node: the given adapter (Redis sharded pub/sub or Streams). Single node: in memory, expiring promptly.
     adapter: (options.adapter ?? (options.recoveryWindowMs > 0 ? RecoveryAdapter.withWindow(options.recoveryWindowMs) : undefined)) as never,
   });
   const nsp: NavNamespace = io.of(NAVIGATION_NAMESPACE);
@@ -120,7 +125,11 @@ export function attachRealtime(
     navigation: options.navigation ?? {},
     now: Date.now,
   }, options.durableEventMs);
-  const presence = new Presence(nsp, log);
+  const presence = new Presence(nsp, log, {
+    tally: options.observerTally ?? localTally,
+    clustered: options.adapter !== undefined,
+    heartbeatMs: options.presenceHeartbeatMs ?? 5_000,
+  });
   const flow = new FlowControl(deps.writer, transport, options.flow, hooks, log);
   const limiter = new ConnectionLimiter(options.maxConnectionsPerUser);
   const handlers = createHandlers(sessions, presence);
@@ -171,6 +180,7 @@ export function attachRealtime(
     },
     async disconnectAll(graceMs) {
       sessions.stop();
+      presence.stop();
       flow.stop();
       nsp.local.disconnectSockets(true);
       const deadline = Date.now() + graceMs;
@@ -178,6 +188,7 @@ export function attachRealtime(
     },
     async close() {
       sessions.stop();
+      presence.stop();
       flow.stop();
       nsp.local.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -52,6 +52,13 @@ describe('ObserverClient', () => {
     await until(() => observer.last?.seq === 9, 5_000, () => `last ${observer.last?.seq}`);
     expect(updates.map((u) => u.seq)).toEqual(range(5, 5));
 
+    // A compass sample: its update repeats the fix's seq, flagged headingOnly, and is shown, not
+    // taken for a fix seen twice (which the client ignores: see test/scale/multi-node.test.ts).
+    nav.heading({ heading: 90 });
+    await until(() => updates.length === 6, 5_000, () => `${updates.length} updates`);
+    expect(updates[5]).toMatchObject({ seq: 9, headingOnly: true });
+    expect(observer.stats.duplicateUpdates).toBe(0);
+
     // An offline stretch uploaded as one batch: the room hears its last point; the client fetches the rest.
     nav.disconnect();
     for (let i = 10; i < 40; i++) nav.position(fix(i, t0));

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -377,4 +377,59 @@ function maskedTextFrame(text: string): Buffer {
   const body = Buffer.alloc(length);
   for (let i = 0; i < length; i++) body[i] = payload[i]! ^ mask[i % 4]!;
   return Buffer.concat([header, mask, body]);
+}
+
+/** Whether the `redis-server` binary is installed (tests that start a private Redis need it). */
+export const hasRedisServer = (): boolean => spawnSync('redis-server', ['--version']).status === 0;
+
+/**
+ * A redis-server of its own on a free loopback port, without persistence: tests may kill and
+ * restart it (the machine's Redis is shared and left alone).
+ */
+export class PrivateRedis {
+  private child: ChildProcess | undefined;
+  private constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort());
+    await redis.restart();
+    return redis;
+  }
+
+  /** Starts it (again, on the same port) and waits until it answers PING. */
+  async restart(): Promise<void> {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const deadline = Date.now() + 10_000;
+    while (!(await redisReachable(this.url))) {
+      if (Date.now() > deadline) throw new Error(`the private redis-server on port ${this.port} did not answer`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** SIGKILL, and waits for the exit. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** How many times Redis ran `command` (INFO commandstats), e.g. 'spublish'. */
+  async calls(command: string): Promise<number> {
+    const client = createClient({ url: this.url });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      const info = await client.info('commandstats');
+      return Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+    } finally {
+      await client.close();
+    }
+  }
 }

@@ -1,4 +1,6 @@
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ObserverClient } from '../../src/client/index.js';
 import type { NavigationUpdateDto } from '../../src/contracts/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import type { NavClient } from '../helpers/client.js';
@@ -20,9 +22,12 @@ import {
 } from './helpers.js';
 
 /**
- * Two server processes sharing one PostgreSQL database and one Redis (the Redis Streams adapter):
- * an observer on B follows a navigator on A; A is killed with SIGKILL and the navigator resumes on
- * B and resends from durableSeq; the table ends with exactly the points sent.
+ * Server processes sharing one PostgreSQL database and one Redis, with each adapter (REDIS_ADAPTER
+ * sharded, the default, and streams): an observer on B follows a navigator on A; A is killed with
+ * SIGKILL and the navigator resumes on B and resends from durableSeq; the table ends with exactly
+ * the points sent, and the observer client shows every seq once. Observer counts are right after an
+ * instance with observers is killed. With the sharded adapter, an instance subscribes to a room's
+ * channel only while it has a socket in the room.
  *
  * Needs the machine's Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379). Without one the file
  * is skipped, except in CI (CI set), where it must run.
@@ -31,7 +36,7 @@ const redisUp = await redisReachable();
 const skipReason = redisUp || process.env.CI ? '' : ` [SKIPPED: no Redis answers at ${REDIS_URL} and CI is unset]`;
 if (skipReason) console.warn(`test/scale/multi-node.test.ts${skipReason}`);
 
-describe.skipIf(!redisUp && !process.env.CI)(`two instances over Redis${skipReason}`, () => {
+describe.skipIf(!redisUp && !process.env.CI).each(['sharded', 'streams'] as const)(`instances over Redis (REDIS_ADAPTER=%s)${skipReason}`, (adapter) => {
   const TOTAL = 400;
   const prefix = redisTestPrefix();
   let db: TestDatabase;
@@ -45,6 +50,8 @@ describe.skipIf(!redisUp && !process.env.CI)(`two instances over Redis${skipReas
     DATABASE_URL: db.url,
     REDIS_URL,
     REDIS_PREFIX: prefix,
+    REDIS_ADAPTER: adapter,
+    PRESENCE_HEARTBEAT_MS: '250',
     FLUSH_INTERVAL_MS: '20',
     RATE_LIMIT_PER_SEC: '100000',
     RATE_LIMIT_BURST: '100000',
@@ -86,6 +93,13 @@ describe.skipIf(!redisUp && !process.env.CI)(`two instances over Redis${skipReas
     const observed = await observer.timeout(10_000).emitWithAck('session:observe', { sessionId: nav.sessionId });
     if (!observed.ok) throw new Error(JSON.stringify(observed.error));
     expect(observed.snapshot.observers).toBe(1);
+    // The client library's observer on B too: it must show every seq once, even across the failover.
+    const client = new ObserverClient({ url: b.url, shareToken: nav.shareToken, reconnectDelayMs: 50 });
+    const shown: number[] = [];
+    client.on('update', (u) => {
+      if (!u.headingOnly) shown.push(u.seq);
+    });
+    await client.observe(nav.sessionId);
 
     // 1. Fan-out: the first 100 points, sent to A, reach the observer on B, every one, in order.
     await nav.stream(() => nav.nextSeq >= 100);
@@ -104,12 +118,12 @@ describe.skipIf(!redisUp && !process.env.CI)(`two instances over Redis${skipReas
 
     // 3. Resume on B: it answers durableSeq from the table; resend everything above it, then the rest.
     const resumed = await nav.resume(b.url);
-    // A new observer right after A died (its heartbeat not yet timed out) is served by B; the
-    // observer count across the cluster is the two observers on B.
+    // A new observer right after A died is served by B; the observer count across the cluster is
+    // the three observers on B (the raw socket, the client, this one).
     const late = await connectTo(b.url, { shareToken: nav.shareToken });
     sockets.push(late);
     const lateObserved = await late.timeout(15_000).emitWithAck('session:observe', { sessionId: nav.sessionId });
-    expect(lateObserved).toMatchObject({ ok: true, snapshot: { observers: 2 } });
+    expect(lateObserved).toMatchObject({ ok: true, snapshot: { observers: 3 } });
     const c = await dbClient(db.url);
     try {
       const before = await storedSeqs(c, nav.sessionId);
@@ -136,7 +150,79 @@ describe.skipIf(!redisUp && !process.env.CI)(`two instances over Redis${skipReas
     await until(() => seen.at(-1) === TOTAL - 1, 10_000, () => `observer's last seq ${seen.at(-1)}`);
     const afterResume = seen.filter((s) => s > resumed.durableSeq);
     expect(new Set(afterResume)).toEqual(new Set(range(TOTAL - 1 - resumed.durableSeq, resumed.durableSeq + 1)));
+
+    // The points A had broadcast but not stored were broadcast again by B (it cannot know them):
+    // the raw socket saw them twice, the observer client showed each seq once, in order.
+    await until(() => shown.at(-1) === TOTAL - 1, 10_000, () => `observer client's last seq ${shown.at(-1)}`);
+    const rawDuplicates = seen.length - new Set(seen).size;
+    console.info(`multi-node (${adapter}): ${rawDuplicates} seq(s) broadcast twice across the failover, ignored by the observer client`);
+    expect(shown).toEqual(range(shown.length, shown[0]));
+    expect(shown.at(-1)).toBe(TOTAL - 1);
+    expect(client.stats.duplicateUpdates).toBe(rawDuplicates);
+    // Only seqs above what B found stored came twice: a stored seq is never broadcast again.
+    const twice = [...new Set(seen)].filter((q) => seen.indexOf(q) !== seen.lastIndexOf(q));
+    expect(twice.every((q) => q > resumed.durableSeq)).toBe(true);
+    client.close();
     nav.close();
+  });
+
+  it('observer counts are right after an instance with observers is killed', { timeout: 60_000 }, async () => {
+    const c = await spawnServer(env({ SEED_ON_START: 'false' }));
+    const nav = new Navigator(await userToken(userId), 10, 1);
+    await nav.start(b.url, cafeId);
+    const counts: number[] = [];
+    const onB = await connectTo(b.url, { shareToken: nav.shareToken });
+    sockets.push(onB);
+    onB.on('session:observers', (p) => {
+      if (p.sessionId === nav.sessionId) counts.push(p.count);
+    });
+    expect(await onB.timeout(10_000).emitWithAck('session:observe', { sessionId: nav.sessionId })).toMatchObject({ ok: true, snapshot: { observers: 1 } });
+    for (const expected of [2, 3]) {
+      const onC = await connectTo(c.url, { shareToken: nav.shareToken });
+      sockets.push(onC);
+      expect(await onC.timeout(10_000).emitWithAck('session:observe', { sessionId: nav.sessionId })).toMatchObject({ ok: true, snapshot: { observers: expected } });
+    }
+    await until(() => counts.at(-1) === 3, 10_000, () => `counts told on B: ${counts.join(',')}`);
+
+    // C dies with its two observers: nobody tells anyone; their reports expire and B's heartbeat tells its sockets.
+    c.kill('SIGKILL');
+    await c.exited;
+    await until(() => counts.at(-1) === 1, 15_000, () => `counts told on B after C died: ${counts.join(',')}`);
+    // The navigator's socket on B hears it too, and a new observer counts from the right total.
+    const late = await connectTo(b.url, { shareToken: nav.shareToken });
+    sockets.push(late);
+    expect(await late.timeout(10_000).emitWithAck('session:observe', { sessionId: nav.sessionId })).toMatchObject({ ok: true, snapshot: { observers: 2 } });
+    nav.close();
+  });
+
+  it.runIf(adapter === 'sharded')('an instance subscribes to a room only while one of its sockets is in it; the client re-observes after an unrecovered reconnection', { timeout: 60_000 }, async () => {
+    const d = await spawnServer(env({ SEED_ON_START: 'false' }));
+    const nav = new Navigator(await userToken(userId), 20, 4);
+    await nav.start(b.url, cafeId);
+    const channel = `${prefix}:sharded#/navigation#session:${nav.sessionId}#`;
+    const redis = createClient({ url: REDIS_URL });
+    await redis.connect();
+    try {
+      const subscribers = async () => Number(((await redis.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel])) as [string, number])[1]);
+      await untilAsync(async () => (await subscribers()) === 1, 10_000, 'only B (the navigator) subscribed');
+      const client = new ObserverClient({ url: d.url, shareToken: nav.shareToken, reconnectDelayMs: 50 });
+      await client.observe(nav.sessionId);
+      await untilAsync(async () => (await subscribers()) === 2, 10_000, 'D (the observer) subscribed');
+      // No connection state recovery with the sharded adapter: the client observes again.
+      client.disconnect();
+      client.connect();
+      await until(() => client.stats.observes === 2 && client.state === 'online', 10_000, () => `observes ${client.stats.observes}, state ${client.state}`);
+      expect(client.stats.recovered).toBe(false);
+      const shown: number[] = [];
+      client.on('update', (u) => shown.push(u.seq));
+      await nav.stream();
+      await until(() => shown.at(-1) === 19, 10_000, () => `observer on D saw ${shown.join(',')}`);
+      client.close();
+      await untilAsync(async () => (await subscribers()) === 1, 10_000, 'D unsubscribed after its last socket left');
+    } finally {
+      await redis.close();
+      nav.close();
+    }
   });
 
   it('a share link replaced on one instance, or expiring after the end, cuts its observers on another', { timeout: 60_000 }, async () => {
@@ -211,6 +297,14 @@ describe.skipIf(!redisUp && !process.env.CI)(`two instances over Redis${skipReas
     nav.close();
   });
 });
+
+async function untilAsync(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 async function until(cond: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
