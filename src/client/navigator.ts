@@ -853,7 +853,11 @@ export class NavigatorClient extends Emitter<NavigatorEvents> {
       this.headingInFlight = false;
       if (epoch !== this.conn.epoch || this.phase === 'closed') return;
       if (answer?.ok) {
-        if (answer.update) this.deliverUpdate(answer.update);
+        // Like every answer, it carries durableSeq, and the server counts it as told (no navigation:durable follows).
+        if (answer.update) {
+          this.advanceDurable(answer.update.durableSeq);
+          this.deliverUpdate(answer.update);
+        }
       } else if (answer) {
         const error = answer.error;
         if (error.code === 'RATE_LIMITED') {

@@ -229,3 +229,25 @@ describe('NavigatorClient', () => {
     expect(client.pending).toBe(0);
   });
 });
+
+describe('NavigatorClient and the durable seq carried by answers', () => {
+  it('learns durableSeq from a heading acknowledgement, after which the server sends no navigation:durable', async () => {
+    // navigation:durable would come only after a minute: the heading's answer is the only way to learn it.
+    const app = await startTestApp({ FLUSH_INTERVAL_MS: '10', DURABLE_EVENT_MS: '60000' });
+    const client = new NavigatorClient({ url: app.url, token: (await tokenFor(app)).token });
+    try {
+      const { session } = await client.start((await cafeOf(app)).id);
+      client.position(fix(0));
+      // Acknowledged before its commit (durableSeq -1 in the ack); committed a few ms later.
+      for (let i = 0; i < 200 && (await storedSeqs(app, session.id)).length === 0; i++) await sleep(10);
+      expect(await storedSeqs(app, session.id)).toEqual([0]);
+      expect(client.durableSeq).toBe(-1);
+      client.heading({ heading: 90 });
+      await client.drain(3_000);
+      expect(client.durableSeq).toBe(0);
+    } finally {
+      await client.close();
+      await app.close();
+    }
+  });
+});
