@@ -192,6 +192,8 @@ function sendHeading(nav: Nav, ph: Phase): void {
     if (sentAt >= ph.measureFrom) ph.answer.record(now - sentAt);
     if (answer.ok) {
       ph.headingsAcked++;
+      // Its update carries durableSeq too, and the server then counts the navigator as told.
+      if (answer.update && answer.update.durableSeq >= 0) durable.onDurable(nav, answer.update.durableSeq);
       if (sentAt >= ph.measureFrom) ph.headingAck.record(now - sentAt);
       if (now >= ph.measureFrom && now <= ph.endAt) ph.headingsAckedInWindow++;
     } else {
