@@ -177,7 +177,7 @@ function sendPosition(nav: Nav, ph: Phase): void {
       } else {
         ph.errors[answer.error.code] = (ph.errors[answer.error.code] ?? 0) + 1;
       }
-      if (ph.cmd.mode === 'closed' && !ph.stopped) sendNext(nav, ph);
+      continueClosedLoop(nav, ph, answer);
     },
   );
 }
@@ -199,8 +199,23 @@ function sendHeading(nav: Nav, ph: Phase): void {
     } else {
       ph.errors[answer.error.code] = (ph.errors[answer.error.code] ?? 0) + 1;
     }
-    if (ph.cmd.mode === 'closed' && !ph.stopped) sendNext(nav, ph);
+    continueClosedLoop(nav, ph, answer);
   });
+}
+
+/**
+ * Closed loop: the navigator's next message goes when this one is answered, or, when it was refused
+ * with `retryAfterMs` (load shedding), after that wait, as the protocol asks of clients and the client
+ * library does. (Resending at once would turn every refusal into another message to refuse.)
+ */
+function continueClosedLoop(nav: Nav, ph: Phase, answer: Answer): void {
+  if (ph.cmd.mode !== 'closed' || ph.stopped) return;
+  const waitMs = answer.ok ? 0 : (answer.error.retryAfterMs ?? 0);
+  if (waitMs <= 0) sendNext(nav, ph);
+  else
+    setTimeout(() => {
+      if (!ph.stopped) sendNext(nav, ph);
+    }, waitMs);
 }
 
 /** Sends the navigator's next message: a heading after every `headingEvery` positions, else a position. */

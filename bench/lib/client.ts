@@ -6,7 +6,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { NAVIGATION_NAMESPACE } from '../../src/contracts/index.js';
 
-export type Answer = { ok: true; duplicate?: boolean; update?: { durableSeq: number } } | { ok: false; error: { code: string; message: string } };
+export type Answer = { ok: true; duplicate?: boolean; update?: { durableSeq: number } } | { ok: false; error: { code: string; message: string; retryAfterMs?: number } };
 
 /** A connected socket of the navigation namespace, or the connect error (or a timeout). */
 export function connect(url: string, auth: Record<string, string | boolean>, timeoutMs = 30_000): Promise<Socket> {
