@@ -1,19 +1,29 @@
-import { Adapter, type BroadcastOptions, type PrivateSessionId, type Session } from 'socket.io-adapter';
+import { Adapter, type BroadcastOptions, type PrivateSessionId, type Room, type Session } from 'socket.io-adapter';
 
 /** How often expired packets and sessions are dropped. */
 export const RECOVERY_EXPIRY_INTERVAL_MS = 1_000;
 
+/**
+ * A packet kept for recovery, compact: at thousands of broadcasts a second, 30 s of them are
+ * hundreds of thousands of packets, and each used to hold its data's object graph (the update, its
+ * numbers, the options' Sets): ~20 objects for the garbage collector to trace, old generation by
+ * the time they expire. Its offset is not stored: it is the packet's position in the stream.
+ */
 interface StoredPacket {
-  /** The offset the client gets (the base-36 position of the packet in this adapter's stream). */
-  id: string;
-  opts: BroadcastOptions;
-  data: unknown[];
   emittedAt: number;
+  /** The rooms it went to (none: everyone) and the rooms excluded. */
+  rooms: readonly Room[];
+  except: readonly Room[];
+  /** The packet as Socket.IO encoded it (one flat string, parsed again only for a recovering client), or its data when the encoding is not one string (binary attachments). */
+  encoded: string | unknown[];
 }
+
+const NO_ROOMS: readonly Room[] = [];
 
 type PersistedSession = Omit<Session, 'missedPackets'> & { disconnectedAt: number };
 
 type Nsp = ConstructorParameters<typeof Adapter>[0];
+type RecipientSocket = { client: { _packet(packets: never, options: { preEncoded: boolean; compress?: boolean }): void } };
 
 /**
  * Socket.IO's in-memory adapter with connection state recovery, over a packet store of its own
@@ -23,8 +33,10 @@ type Nsp = ConstructorParameters<typeof Adapter>[0];
  *
  * Packets are kept for the recovery window only (expired ones go every second), in emission order;
  * a packet's offset is its position in this adapter's stream, so a reconnecting client's offset is
- * found at once instead of by a scan of every stored packet. Single node only: with REDIS_URL the
- * Redis Streams adapter keeps the packets in Redis.
+ * found at once instead of by a scan of every stored packet. A kept packet is encoded once, written
+ * to its recipients as encoded and stored as that string (see {@link StoredPacket}); other packets
+ * (acknowledged, volatile) go through Socket.IO's own broadcast. Single node only: with REDIS_URL
+ * the Redis adapter carries the packets.
  */
 export class RecoveryAdapter extends Adapter {
   private readonly sessions = new Map<PrivateSessionId, PersistedSession>();
@@ -84,27 +96,60 @@ export class RecoveryAdapter extends Adapter {
       return null as unknown as Promise<Session>; // the session expired (Socket.IO reads null as "not recovered")
     }
     const index = parseInt(offset, 36) - this.firstPosition;
-    if (!Number.isInteger(index) || index < 0 || index >= this.packets.length || this.packets[index]!.id !== offset) {
+    if (!Number.isInteger(index) || index < 0 || index >= this.packets.length || (this.firstPosition + index).toString(36) !== offset) {
       return null as unknown as Promise<Session>; // the offset is too old, or not ours
     }
     const missedPackets: unknown[][] = [];
     for (let i = index + 1; i < this.packets.length; i++) {
       const packet = this.packets[i]!;
-      if (shouldInclude(session.rooms, packet.opts)) missedPackets.push(packet.data);
+      if (shouldInclude(session.rooms, packet)) missedPackets.push(typeof packet.encoded === 'string' ? decodeEventData(packet.encoded) : packet.encoded);
     }
     const { disconnectedAt: _, ...restored } = session;
     return Promise.resolve({ ...restored, missedPackets });
   }
 
-  override broadcast(packet: { type: number; id?: number; data: unknown[] }, opts: BroadcastOptions): void {
+  override broadcast(packet: { type: number; id?: number; nsp?: string; data: unknown[] }, opts: BroadcastOptions): void {
     // Event packets without an acknowledgement (it could not be restored) and not volatile are kept;
     // the offset goes at the end of the data, as Socket.IO's own adapter does (clients read it there).
-    if (packet.type === 2 && packet.id === undefined && opts.flags?.volatile === undefined) {
-      const id = (this.firstPosition + this.packets.length).toString(36);
-      packet.data.push(id);
-      this.packets.push({ id, opts, data: packet.data, emittedAt: Date.now() });
+    if (packet.type !== EVENT || packet.id !== undefined || opts.flags?.volatile !== undefined) {
+      super.broadcast(packet, opts);
+      return;
     }
-    super.broadcast(packet, opts);
+    packet.data.push((this.firstPosition + this.packets.length).toString(36));
+    packet.nsp = this.nsp.name;
+    // What Socket.IO's broadcast does (encode once, write to each recipient), keeping the encoding.
+    // (Its onAnyOutgoing listeners are not called for these packets: the server registers none.)
+    const encoded: unknown[] = this.nsp.server.encoder.encode(packet as never);
+    const writeOptions = { preEncoded: true, compress: opts.flags?.compress };
+    this.forEachRecipient(opts, (socket) => socket.client._packet(encoded as never, writeOptions));
+    this.packets.push({
+      emittedAt: Date.now(),
+      rooms: opts.rooms.size === 0 ? NO_ROOMS : [...opts.rooms],
+      except: opts.except === undefined || opts.except.size === 0 ? NO_ROOMS : [...opts.except],
+      encoded: encoded.length === 1 && typeof encoded[0] === 'string' && encoded[0].startsWith(String(EVENT)) ? encoded[0] : packet.data,
+    });
+  }
+
+  /** The sockets a broadcast goes to: in any of its rooms (none: all), in none of its excluded rooms. */
+  private forEachRecipient(opts: BroadcastOptions, each: (socket: RecipientSocket) => void): void {
+    const excluded = (id: string) => {
+      if (opts.except) for (const room of opts.except) if (this.rooms.get(room)?.has(id)) return true;
+      return false;
+    };
+    const sockets = this.nsp.sockets as Map<string, RecipientSocket>;
+    if (opts.rooms.size === 0) {
+      for (const [id, socket] of sockets) if (!excluded(id)) each(socket);
+      return;
+    }
+    const seen = opts.rooms.size > 1 ? new Set<string>() : undefined;
+    for (const room of opts.rooms) {
+      for (const id of this.rooms.get(room) ?? []) {
+        if (seen?.has(id) || excluded(id)) continue;
+        seen?.add(id);
+        const socket = sockets.get(id);
+        if (socket) each(socket);
+      }
+    }
   }
 
   override close(): Promise<void> | void {
@@ -113,8 +158,21 @@ export class RecoveryAdapter extends Adapter {
   }
 }
 
-function shouldInclude(sessionRooms: string[], opts: BroadcastOptions): boolean {
-  const included = opts.rooms.size === 0 || sessionRooms.some((room) => opts.rooms.has(room));
-  const notExcluded = sessionRooms.every((room) => !opts.except?.has(room));
+/** socket.io-parser's packet type of an event without binary attachments. */
+const EVENT = 2;
+
+function shouldInclude(sessionRooms: string[], packet: StoredPacket): boolean {
+  const included = packet.rooms.length === 0 || sessionRooms.some((room) => packet.rooms.includes(room));
+  const notExcluded = packet.except.length === 0 || sessionRooms.every((room) => !packet.except.includes(room));
   return included && notExcluded;
+}
+
+/**
+ * The data of an event packet from socket.io-parser's string encoding: the type digit, the
+ * namespace followed by a comma unless it is "/", then the data as JSON (a kept packet has no
+ * acknowledgement id and no attachments).
+ */
+export function decodeEventData(encoded: string): unknown[] {
+  const start = encoded.charAt(1) === '/' ? encoded.indexOf(',') + 1 : 1;
+  return JSON.parse(encoded.slice(start)) as unknown[];
 }

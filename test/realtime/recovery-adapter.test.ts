@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { call, connect, tokenFor, type NavClient } from '../helpers/client.js';
-import { RecoveryAdapter, RECOVERY_EXPIRY_INTERVAL_MS } from '../../src/realtime/recovery-adapter.js';
+import { decodeEventData, RecoveryAdapter, RECOVERY_EXPIRY_INTERVAL_MS } from '../../src/realtime/recovery-adapter.js';
 import { ok, seededDestination, startSession, waitFor } from './support.js';
 
 const WINDOW_MS = 1_000;
@@ -44,5 +44,17 @@ describe('connection state recovery memory', () => {
     expect(packets).toHaveLength(1);
     adapter.dropExpired(41);
     expect(packets).toHaveLength(0);
+  });
+});
+
+describe('kept packets are stored as socket.io-parser encoded them', () => {
+  it("decodes the data of an event packet in any namespace, as the server's parser wrote it", () => {
+    const encoder = t.app.realtime.nsp.server.encoder;
+    const data = ['navigation:update', { sessionId: 's', seq: 3, lat: 37.5, note: 'a,"b"[/]' }, '1z'];
+    for (const nsp of ['/', '/navigation']) {
+      const [encoded] = encoder.encode({ type: 2, nsp, data: structuredClone(data) });
+      expect(typeof encoded).toBe('string');
+      expect(decodeEventData(encoded as string)).toEqual(data);
+    }
   });
 });
