@@ -1,24 +1,8 @@
 import { Adapter, type BroadcastOptions, type PrivateSessionId, type Room, type Session } from 'socket.io-adapter';
+import { NO_ROOMS, PacketStore, type KeptPacket, type PacketRooms } from './packet-store.js';
 
 /** How often expired packets and sessions are dropped. */
 export const RECOVERY_EXPIRY_INTERVAL_MS = 1_000;
-
-/**
- * A packet kept for recovery, compact: at thousands of broadcasts a second, 30 s of them are
- * hundreds of thousands of packets, and each used to hold its data's object graph (the update, its
- * numbers, the options' Sets): ~20 objects for the garbage collector to trace, old generation by
- * the time they expire. Its offset is not stored: it is the packet's position in the stream.
- */
-interface StoredPacket {
-  emittedAt: number;
-  /** The rooms it went to (none: everyone) and the rooms excluded. */
-  rooms: readonly Room[];
-  except: readonly Room[];
-  /** The packet as Socket.IO encoded it (one flat string, parsed again only for a recovering client), or its data when the encoding is not one string (binary attachments). */
-  encoded: string | unknown[];
-}
-
-const NO_ROOMS: readonly Room[] = [];
 
 type PersistedSession = Omit<Session, 'missedPackets'> & { disconnectedAt: number };
 
@@ -34,23 +18,23 @@ type RecipientSocket = { client: { _packet(packets: never, options: { preEncoded
  * Packets are kept for the recovery window only (expired ones go every second), in emission order;
  * a packet's offset is its position in this adapter's stream, so a reconnecting client's offset is
  * found at once instead of by a scan of every stored packet. A kept packet is encoded once, written
- * to its recipients as encoded and stored as that string (see {@link StoredPacket}); other packets
+ * to its recipients as encoded and stored as those bytes (see {@link PacketStore}); other packets
  * (acknowledged, volatile) go through Socket.IO's own broadcast. Single node only: with REDIS_URL
  * the Redis adapter carries the packets.
  */
 export class RecoveryAdapter extends Adapter {
   private readonly sessions = new Map<PrivateSessionId, PersistedSession>();
-  private packets: StoredPacket[] = [];
-  /** Stream position of packets[0]. */
-  private firstPosition = 0;
+  private readonly packets = new PacketStore();
   private readonly expiryTimer: NodeJS.Timeout;
 
   constructor(
     nsp: Nsp,
     private readonly windowMs: number,
+    /** The clock packets and sessions are stamped with (tests give their own). */
+    private readonly now: () => number = Date.now,
   ) {
     super(nsp);
-    this.expiryTimer = setInterval(() => this.dropExpired(Date.now() - this.windowMs), RECOVERY_EXPIRY_INTERVAL_MS);
+    this.expiryTimer = setInterval(() => this.dropExpired(this.now() - this.windowMs), RECOVERY_EXPIRY_INTERVAL_MS);
     this.expiryTimer.unref();
   }
 
@@ -63,45 +47,33 @@ export class RecoveryAdapter extends Adapter {
     };
   }
 
-  /** Packets still kept for recovery (oldest first). */
-  get storedPackets(): readonly { emittedAt: number }[] {
-    return this.packets;
+  /** Packets kept for recovery. */
+  get storedPacketCount(): number {
+    return this.packets.count;
   }
 
-  /** Drops the packets emitted before `thresholdMs` (they are in emission order) and sessions disconnected before it. */
+  /** Drops the packets emitted before `thresholdMs` (in whole buckets: see PacketStore) and the sessions disconnected before it. */
   dropExpired(thresholdMs: number): void {
-    const packets = this.packets;
-    let lo = 0;
-    let hi = packets.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (packets[mid]!.emittedAt < thresholdMs) lo = mid + 1;
-      else hi = mid;
-    }
-    if (lo > 0) {
-      packets.splice(0, lo);
-      this.firstPosition += lo;
-    }
+    this.packets.dropBefore(thresholdMs);
     for (const [pid, session] of this.sessions) if (session.disconnectedAt < thresholdMs) this.sessions.delete(pid);
   }
 
   override persistSession(session: Omit<Session, 'missedPackets'>): void {
-    this.sessions.set(session.pid, { ...session, disconnectedAt: Date.now() });
+    this.sessions.set(session.pid, { ...session, disconnectedAt: this.now() });
   }
 
   override restoreSession(pid: PrivateSessionId, offset: string): Promise<Session> {
     const session = this.sessions.get(pid);
-    if (!session || session.disconnectedAt + this.windowMs < Date.now()) {
+    if (!session || session.disconnectedAt + this.windowMs < this.now()) {
       this.sessions.delete(pid);
       return null as unknown as Promise<Session>; // the session expired (Socket.IO reads null as "not recovered")
     }
-    const index = parseInt(offset, 36) - this.firstPosition;
-    if (!Number.isInteger(index) || index < 0 || index >= this.packets.length || (this.firstPosition + index).toString(36) !== offset) {
+    const position = parseInt(offset, 36);
+    if (!this.packets.has(position) || position.toString(36) !== offset) {
       return null as unknown as Promise<Session>; // the offset is too old, or not ours
     }
     const missedPackets: unknown[][] = [];
-    for (let i = index + 1; i < this.packets.length; i++) {
-      const packet = this.packets[i]!;
+    for (const packet of this.packets.after(position)) {
       if (shouldInclude(session.rooms, packet)) missedPackets.push(typeof packet.encoded === 'string' ? decodeEventData(packet.encoded) : packet.encoded);
     }
     const { disconnectedAt: _, ...restored } = session;
@@ -115,19 +87,16 @@ export class RecoveryAdapter extends Adapter {
       super.broadcast(packet, opts);
       return;
     }
-    packet.data.push((this.firstPosition + this.packets.length).toString(36));
+    const at = this.now();
+    packet.data.push(this.packets.nextPosition.toString(36));
     packet.nsp = this.nsp.name;
     // What Socket.IO's broadcast does (encode once, write to each recipient), keeping the encoding.
     // (Its onAnyOutgoing listeners are not called for these packets: the server registers none.)
     const encoded: unknown[] = this.nsp.server.encoder.encode(packet as never);
     const writeOptions = { preEncoded: true, compress: opts.flags?.compress };
     this.forEachRecipient(opts, (socket) => socket.client._packet(encoded as never, writeOptions));
-    this.packets.push({
-      emittedAt: Date.now(),
-      rooms: opts.rooms.size === 0 ? NO_ROOMS : [...opts.rooms],
-      except: opts.except === undefined || opts.except.size === 0 ? NO_ROOMS : [...opts.except],
-      encoded: encoded.length === 1 && typeof encoded[0] === 'string' && encoded[0].startsWith(String(EVENT)) ? encoded[0] : packet.data,
-    });
+    const asString = encoded.length === 1 && typeof encoded[0] === 'string' && encoded[0].startsWith(String(EVENT));
+    this.packets.push(at, compactRooms(opts.rooms), compactRooms(opts.except), asString ? (encoded[0] as string) : packet.data);
   }
 
   /** The sockets a broadcast goes to: in any of its rooms (none: all), in none of its excluded rooms. */
@@ -161,9 +130,19 @@ export class RecoveryAdapter extends Adapter {
 /** socket.io-parser's packet type of an event without binary attachments. */
 const EVENT = 2;
 
-function shouldInclude(sessionRooms: string[], packet: StoredPacket): boolean {
-  const included = packet.rooms.length === 0 || sessionRooms.some((room) => packet.rooms.includes(room));
-  const notExcluded = packet.except.length === 0 || sessionRooms.every((room) => !packet.except.includes(room));
+function compactRooms(rooms: Set<Room> | undefined): PacketRooms {
+  if (rooms === undefined || rooms.size === 0) return NO_ROOMS;
+  if (rooms.size === 1) for (const room of rooms) return room;
+  return [...rooms];
+}
+
+function inRooms(room: Room, rooms: PacketRooms): boolean {
+  return typeof rooms === 'object' ? rooms.includes(room) : rooms === room;
+}
+
+function shouldInclude(sessionRooms: string[], packet: KeptPacket): boolean {
+  const included = packet.rooms === NO_ROOMS || sessionRooms.some((room) => inRooms(room, packet.rooms));
+  const notExcluded = packet.except === NO_ROOMS || sessionRooms.every((room) => !inRooms(room, packet.except));
   return included && notExcluded;
 }
 
