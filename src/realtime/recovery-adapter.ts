@@ -15,7 +15,8 @@ type RecipientSocket = { client: { _packet(packets: never, options: { preEncoded
  * ones once a minute: at a few thousand updates a second that is up to 60 s more of them than any
  * client can ask for, hundreds of MB of heap — measured 620 MB at 1,000 navigators).
  *
- * Packets are kept for the recovery window only (expired ones go every second), in emission order;
+ * Packets are kept for the recovery window (and at most a second more: they expire in one-second
+ * buckets, checked every second), in emission order;
  * a packet's offset is its position in this adapter's stream, so a reconnecting client's offset is
  * found at once instead of by a scan of every stored packet. A kept packet is encoded once, written
  * to its recipients as encoded and stored as those bytes (see {@link PacketStore}); other packets
