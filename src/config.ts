@@ -95,7 +95,8 @@ export const envSchema = z.object({
   DURABLE_EVENT_MS: int(0, 60_000).default(250),
   /**
    * Load shedding: the event-loop delay (ms) above which a share of the writing messages is
-   * answered UNAVAILABLE with retryAfterMs; 0 turns the loop watch off (storage pressure still sheds).
+   * answered UNAVAILABLE with retryAfterMs while messages queue on sockets (4× it while they do not:
+   * see realtime/load-shedding.ts); 0 turns the loop watch off (storage pressure still sheds).
    */
   OVERLOAD_LOOP_DELAY_MS: int(0, 10_000).default(100),
   MAX_MESSAGE_BYTES: int(1_024, 64 * 1024 * 1024).default(1_000_000),

@@ -121,6 +121,8 @@ export class SocketFlow {
   private refusedInRow = 0;
   /** The socket has sent a batch: its messages are delivered one per loop turn from then on. */
   private bulk = false;
+  /** The loop turn of this socket's last writing message (the shedder's measure of queueing). */
+  private lastTurn = -1;
 
   constructor(
     private readonly socket: NavSocket,
@@ -162,6 +164,7 @@ export class SocketFlow {
   /** Load shedding: null when the message is taken on; UNAVAILABLE with retryAfterMs when the server sheds it. */
   admitLoad(event: string): Fail | null {
     if (!WRITING_EVENTS.has(event)) return null;
+    this.lastTurn = this.shedder.arrived(this.lastTurn);
     const decision = this.shedder.admit();
     if (decision.admitted) return null;
     this.hooks.shed?.();

@@ -3,11 +3,28 @@ import type { StoragePressure } from './ports.js';
 /** How often the event loop's delay is sampled, ms. */
 export const LOOP_SAMPLE_MS = 20;
 
+/**
+ * While no messages queue up behind one another on a socket (every socket sends at most one writing
+ * message per loop turn, as clients that wait for their answers do), the loop may run this many
+ * times the target before the server sheds: a long turn is then a bounded queue of one message per
+ * client (a thousand navigators' messages read in one turn), not a growing one.
+ */
+export const UNQUEUED_TARGET_FACTOR = 4;
+
+/**
+ * A sample counts as "messages queue up" when at least this share of its writing messages came from
+ * a socket that had already sent one in the same loop turn (and there were at least
+ * QUEUED_MIN_MESSAGES of them: a few sockets bursting after a network stall are not overload).
+ */
+export const QUEUED_SHARE = 0.1;
+export const QUEUED_MIN_MESSAGES = 20;
+
 export interface LoadSheddingOptions {
   /**
-   * The event-loop delay the shedder aims to stay under, ms: above it (three samples in a row: a
-   * lone GC pause is not overload), fewer writing messages are admitted; well below it (half),
-   * more. Default 100; 0: the loop's delay is not watched (storage pressure still is).
+   * The event-loop delay the shedder aims to stay under while messages queue up on sockets, ms
+   * (UNQUEUED_TARGET_FACTOR times it while they do not): above it (three samples in a row: a lone GC
+   * pause is not overload), fewer writing messages are admitted; well below it (half), more.
+   * Default 100; 0: the loop's delay is not watched (storage pressure still is).
    */
   targetLoopDelayMs?: number;
   now?: () => number;
@@ -21,7 +38,15 @@ export interface LoadSheddingOptions {
  *
  * The event loop's delay (a timer every LOOP_SAMPLE_MS, how late it fires) and the writer's
  * pressure drive an admitted share, AIMD-style: over target (or storage `behind`) it is cut by a
- * tenth every sample; under half the target it grows back by a twentieth of the whole. A message
+ * tenth every sample; under half the target it grows back by a twentieth of the whole.
+ *
+ * Which target: a long loop turn is overload only when work queues up. Clients that wait for each
+ * answer (a closed loop: the client library, a phone's one message in flight) bound the queue
+ * themselves, however long the turn that reads their thousand messages; clients that keep sending
+ * (an open loop) make it grow, and then a socket has several writing messages in one turn. So the
+ * target applies while a share of the messages (QUEUED_SHARE) are such repeats, and
+ * UNQUEUED_TARGET_FACTOR times it while they are not, which still bounds the latency of a loop
+ * overloaded by many slow senders (one message each per turn). A message
  * that is not admitted is answered at once, before it is validated, with UNAVAILABLE and a
  * retryAfterMs that grows with the overload. Control messages (start, resume, end, observe) are
  * always served.
@@ -32,6 +57,13 @@ export class LoadShedder {
   /** Consecutive samples over the target. */
   private lateSamples = 0;
   private expectedAt: number;
+  /** The loop turn in which writing messages are being read (advanced by setImmediate). */
+  private turn = 0;
+  private turnOpen = false;
+  /** Writing messages since the last sample, and those that came second or later from their socket in one turn. */
+  private arrivals = 0;
+  private repeats = 0;
+  private queued = false;
   private readonly timer: NodeJS.Timeout;
   private readonly targetMs: number;
   private readonly now: () => number;
@@ -59,16 +91,43 @@ export class LoadShedder {
     return this.lagMs;
   }
 
+  /** Whether the last sample saw messages queue up on sockets (the target applies, not its multiple). */
+  get messagesQueue(): boolean {
+    return this.queued;
+  }
+
+  /**
+   * Counts one writing message from a socket whose previous writing message arrived in loop turn
+   * `previousTurn` (-1: none yet); returns the turn of this one, for the socket to keep.
+   */
+  arrived(previousTurn: number): number {
+    if (!this.turnOpen) {
+      this.turnOpen = true;
+      setImmediate(this.closeTurn);
+    }
+    this.arrivals++;
+    if (previousTurn === this.turn) this.repeats++;
+    return this.turn;
+  }
+
+  private readonly closeTurn = (): void => {
+    this.turn++;
+    this.turnOpen = false;
+  };
+
   /** One sample of the loop's delay: adjusts the admitted share. Public for tests (with a fake clock). */
   sample(): void {
     const t = this.now();
     this.lagMs = Math.max(0, t - this.expectedAt);
     this.expectedAt = t + LOOP_SAMPLE_MS;
-    const late = this.targetMs > 0 && this.lagMs > this.targetMs;
+    this.queued = this.arrivals >= QUEUED_MIN_MESSAGES && this.repeats >= QUEUED_SHARE * this.arrivals;
+    this.arrivals = this.repeats = 0;
+    const targetMs = this.queued ? this.targetMs : this.targetMs * UNQUEUED_TARGET_FACTOR;
+    const late = targetMs > 0 && this.lagMs > targetMs;
     this.lateSamples = late ? this.lateSamples + 1 : 0;
     const over = this.lateSamples >= 3 || this.pressure() === 'behind';
     if (over) this.admitted = Math.max(0.02, this.admitted * 0.9);
-    else if (!late && (this.targetMs === 0 || this.lagMs < this.targetMs / 2)) this.admitted = Math.min(1, this.admitted + 0.05);
+    else if (!late && (targetMs === 0 || this.lagMs < targetMs / 2)) this.admitted = Math.min(1, this.admitted + 0.05);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LOOP_SAMPLE_MS, LoadShedder } from '../../src/realtime/load-shedding.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { LOOP_SAMPLE_MS, LoadShedder, QUEUED_MIN_MESSAGES, UNQUEUED_TARGET_FACTOR } from '../../src/realtime/load-shedding.js';
 import type { StoragePressure } from '../../src/realtime/ports.js';
 
 /** The admission controller on a fake clock (src/realtime/load-shedding.ts). */
@@ -11,8 +12,16 @@ function shedder(pressure: StoragePressure = 'normal') {
   s.stop(); // the test drives sample() itself
   return {
     s,
-    /** One sample whose timer fired `lateMs` late. */
-    tick(lateMs: number) {
+    /**
+     * One sample whose timer fired `lateMs` late, after a turn in which `sockets` sockets each sent
+     * one writing message ('unqueued': clients that wait for their answers) or two ('queued').
+     */
+    tick(lateMs: number, traffic: 'queued' | 'unqueued' | 'none' = 'queued', sockets = 100) {
+      if (traffic !== 'none')
+        for (let i = 0; i < sockets; i++) {
+          const turn = s.arrived(-1);
+          if (traffic === 'queued') s.arrived(turn);
+        }
       nowMs += LOOP_SAMPLE_MS + lateMs;
       s.sample();
     },
@@ -53,6 +62,52 @@ describe('LoadShedder', () => {
     expect(h.s.admittedShare).toBeCloseTo(0.9 ** 10, 6);
     for (let i = 0; i < 20; i++) h.tick(10);
     expect(h.s.admittedShare).toBe(1);
+  });
+
+  it('lets a loop whose clients wait for their answers run to a multiple of the target before shedding', () => {
+    const h = shedder();
+    // A closed loop: a thousand navigators, one message each per turn, turns of 300 ms.
+    for (let i = 0; i < 20; i++) h.tick(300, 'unqueued', 1_000);
+    expect(h.s.messagesQueue).toBe(false);
+    expect(h.s.admittedShare).toBe(1);
+    // The same turns with messages queueing on the sockets: overload.
+    for (let i = 0; i < 5; i++) h.tick(300, 'queued', 1_000);
+    expect(h.s.messagesQueue).toBe(true);
+    expect(h.s.admittedShare).toBeCloseTo(0.9 ** 3, 6);
+    // Back to one message per socket per turn: under half the multiple, the share grows back.
+    for (let i = 0; i < 20; i++) h.tick(150, 'unqueued', 1_000);
+    expect(h.s.admittedShare).toBe(1);
+    // Past the multiple, even unqueued turns are overload (many slow senders).
+    const beyond = 100 * UNQUEUED_TARGET_FACTOR + 50;
+    for (let i = 0; i < 5; i++) h.tick(beyond, 'unqueued', 1_000);
+    expect(h.s.admittedShare).toBeCloseTo(0.9 ** 3, 6);
+  });
+
+  it('does not count a few sockets bursting (after a network stall, say) as queueing', () => {
+    const h = shedder();
+    for (let i = 0; i < 10; i++) {
+      for (let k = 0; k < 8; k++) h.s.arrived(h.s.arrived(-1)); // 8 sockets with two messages: 8 repeats of 1,008
+      h.tick(300, 'unqueued', 1_000);
+    }
+    expect(h.s.messagesQueue).toBe(false);
+    expect(h.s.admittedShare).toBe(1);
+    // Nor a handful of messages, all repeats: below the minimum count.
+    const few = Math.floor((QUEUED_MIN_MESSAGES - 1) / 2);
+    for (let i = 0; i < 10; i++) h.tick(300, 'queued', few);
+    expect(h.s.messagesQueue).toBe(false);
+    expect(h.s.admittedShare).toBe(1);
+  });
+
+  it('counts a socket\'s messages in different loop turns as no queue', async () => {
+    const h = shedder();
+    const turns = Array.from({ length: 50 }, () => h.s.arrived(-1));
+    await nextTurn();
+    for (const turn of turns) h.s.arrived(turn);
+    h.tick(300, 'none');
+    expect(h.s.messagesQueue).toBe(false);
+    for (const turn of turns) h.s.arrived(h.s.arrived(turn));
+    h.tick(300, 'none');
+    expect(h.s.messagesQueue).toBe(true);
   });
 
   it('with a target of 0 the loop is not watched', () => {
