@@ -73,6 +73,11 @@ export class WriteBehindBuffer implements OperatedTrackWriter {
   private lastError: string | null = null;
   /** Since when items have waited without a commit (the later of the last commit and the first item queued after it). */
   private waitingSinceMs: number | null = null;
+  /**
+   * When the oldest item still queued (not in a running flush) was queued, or earlier (after a
+   * batch that took a prefix, the rest is dated by the oldest item of the whole queue).
+   */
+  private queuedSinceMs: number | null = null;
   /** When the running flush started. */
   private flushStartedMs: number | null = null;
   private currentPressure: StoragePressure = 'normal';
@@ -104,7 +109,10 @@ export class WriteBehindBuffer implements OperatedTrackWriter {
     for (const point of points) this.queue.push({ kind: 'point', point });
     for (const event of events) this.queue.push({ kind: 'event', event });
     this.queuedPoints += points.length;
-    if (points.length + events.length > 0) this.waitingSinceMs ??= Date.now();
+    if (points.length + events.length > 0) {
+      this.waitingSinceMs ??= Date.now();
+      this.queuedSinceMs ??= Date.now();
+    }
     this.updatePressure();
     this.schedule();
     return true;
@@ -116,6 +124,7 @@ export class WriteBehindBuffer implements OperatedTrackWriter {
       for (const event of events) this.queue.push({ kind: 'event', event });
       this.queue.push({ kind: 'close', close, done: { resolve, reject } });
       this.waitingSinceMs ??= Date.now();
+      this.queuedSinceMs ??= Date.now();
       this.schedule(true);
     });
   }
@@ -207,17 +216,23 @@ export class WriteBehindBuffer implements OperatedTrackWriter {
     if (this.closed && this.queue.length === 0) return;
     if (this.flushing) return; // the running flush reschedules when it ends
     // While writes fail, every retry waits for the backoff, however full the queue or urgent the item.
-    const now = this.backoffMs === 0 && (soon || this.queuedPoints >= this.options.flushMaxPoints);
+    // Otherwise what has waited FLUSH_INTERVAL_MS goes now: after a flush that took longer than that
+    // (a busy loop), the next starts at once instead of waiting a new interval (and the loop's turns).
+    const waitedMs = this.queuedSinceMs === null ? 0 : Date.now() - this.queuedSinceMs;
+    const now = this.backoffMs === 0 && (soon || this.queuedPoints >= this.options.flushMaxPoints || waitedMs >= this.options.flushIntervalMs);
     if (now) {
       clearTimeout(this.timer);
       this.timer = undefined;
       setImmediate(() => void this.flush());
       return;
     }
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, this.backoffMs || this.options.flushIntervalMs);
+    this.timer ??= setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.flush();
+      },
+      this.backoffMs || this.options.flushIntervalMs - waitedMs,
+    );
   }
 
   private flush(): Promise<void> {
@@ -240,6 +255,7 @@ export class WriteBehindBuffer implements OperatedTrackWriter {
     }
     const batch = end === this.queue.length ? this.queue : this.queue.slice(0, end);
     this.queue = end === this.queue.length ? [] : this.queue.slice(end);
+    if (this.queue.length === 0) this.queuedSinceMs = null;
     this.queuedPoints -= points;
     this.inFlightPoints = points;
     return batch;
@@ -268,6 +284,7 @@ export class WriteBehindBuffer implements OperatedTrackWriter {
       this.flushStartedMs = null;
       // Back to the head of the queue, in order; retried after a backoff.
       this.queue = batch.concat(this.queue);
+      this.queuedSinceMs = Date.now(); // its retry waits for the backoff anyway
       this.queuedPoints += this.inFlightPoints;
       this.inFlightPoints = 0;
       this.failingSince ??= Date.now();

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { Destination, NavigationSession, User } from '../../src/persistence/entities/index.js';
 import { pgArray, WriteBehindBuffer, type WriteStrategy } from '../../src/persistence/write-behind.js';
@@ -118,6 +118,39 @@ describe.each<WriteStrategy>(['bulk', 'unit-of-work'])('write strategy %s', (str
       [gone, live],
     );
     expect(rows).toEqual([{ session_id: live, n: '5' }]);
+  });
+});
+
+describe('flush scheduling', () => {
+  it('flushes what waited a whole interval during a long flush at once, not an interval after it', async () => {
+    const intervalMs = 60_000;
+    const buffer = new WriteBehindBuffer(
+      t.orm,
+      { flushIntervalMs: intervalMs, flushMaxPoints: 2, bufferMaxPoints: 1000, flushRetryMaxMs: 100 },
+      createLogger('silent'),
+    );
+    const id = await newSession();
+    const durable: number[] = [];
+    const told = new Promise<void>((resolve) =>
+      buffer.onDurable((_, seq) => {
+        durable.push(seq);
+        if (seq === 2) resolve();
+      }),
+    );
+    const realNow = Date.now.bind(Date);
+    try {
+      buffer.write([point(id, 0), point(id, 1)]); // a full batch: flushed at once
+      await new Promise((r) => setImmediate(r)); // the flush is running
+      buffer.write([point(id, 2)]); // one point, queued during the flush
+      // The flush "takes" a whole interval: a busy event loop, say.
+      vi.spyOn(Date, 'now').mockImplementation(() => realNow() + intervalMs);
+      const waited = await Promise.race([told.then(() => 'flushed'), new Promise((r) => setTimeout(r, 10_000, 'still waiting'))]);
+      expect(waited).toBe('flushed'); // before: a new 60-s interval from the end of the first flush
+      expect(durable).toEqual([1, 2]);
+    } finally {
+      vi.restoreAllMocks();
+      await buffer.close(5_000);
+    }
   });
 });
 
