@@ -11,7 +11,7 @@ import { closeLoaders, split, startLoaders } from './loaders.js';
 import { costMeter, cpuMeter, gcMeter, pgCpuMeter, procMemMB } from './proc.js';
 import { stopChild } from './processes.js';
 import { perPosition, summarizePhase, type PhaseSummary } from './report.js';
-import { flushDelta, sample, scrape } from './server-metrics.js';
+import { flushDelta, sample, scrape, scrapeAt } from './server-metrics.js';
 import { JWT_SECRET, startBaseline, startBenchServer, type Target } from './targets.js';
 
 export interface TargetResult {
@@ -148,8 +148,9 @@ async function loadTarget(
       const gc = gcMeter(target.gcFile);
       const pgCpu = await pgCpuMeter(db?.admin ?? null, db?.name ?? null);
       const windowStart = monotonicUs() + Math.max(0, startAt - Date.now()) * 1000;
-      const metricsBefore = await scrape(target.url);
-      const phaseStarted = performance.now();
+      // The write-behind's commits over the same window as the acknowledgements counted (after the
+      // warm-up, to the end of sending): over the whole phase they would be divided by its tail too.
+      const windowMetrics = Promise.all([scrapeAt(target.url, startAt + o.warmupS * 1000), scrapeAt(target.url, startAt + o.durationS * 1000)]);
       const results = await Promise.all(
         loaders.map((l) =>
           l.request(
@@ -174,7 +175,8 @@ async function loadTarget(
       const spent = cost();
       await new Promise((r) => setTimeout(r, 250)); // the GC probe writes its totals every 200 ms
       const gcSpent = gc();
-      const flush = flushDelta(metricsBefore, await scrape(target.url), (performance.now() - phaseStarted) / 1000);
+      const [from, to] = await windowMetrics;
+      const flush = flushDelta(from.text, to.text, (to.atMs - from.atMs) / 1000);
       profileWindows.push([windowStart, windowStart + o.durationS * 1_000_000]);
       const pgCpuPct = await pgCpu();
       const merged = mergePhaseStats(results.map((r) => r.stats));

@@ -177,7 +177,7 @@ export function formatTable(columns: Column[], footer: [string, string][]): stri
   const rows: [string, (p: PhaseSummary) => string][] = [
     ['mode', (p) => (p.mode === 'rate' ? `open loop, ${fmt(p.offeredPerSec, 0)} pos/s offered` : 'closed loop (max)')],
     ['positions/s acked', (p) => fmt(p.positionsPerSec, 0)],
-    ['positions/s committed during phase', (p) => (p.flush ? fmt(p.flush.committedPerSec, 0) : 'n/a')],
+    ['positions/s committed (same window)', (p) => (p.flush ? fmt(p.flush.committedPerSec, 0) : 'n/a')],
     ['headings/s acked', (p) => fmt(p.headingsPerSec, 0)],
     ['ack p50 / p95 / p99 ms', (p) => `${fmt(p.ackP50Ms, 2)} / ${fmt(p.ackP95Ms, 2)} / ${fmt(p.ackP99Ms, 2)}`],
     ['ack max ms', (p) => fmt(p.ackMaxMs, 1)],

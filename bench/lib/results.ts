@@ -59,7 +59,7 @@ export function buildReport(o: Options, baseline: TargetResult | null, server: T
       positionsPerSec: 'positions acknowledged per second in the measured window of the closed-loop (max) phase when it ran, else of the open-loop phase',
       sustainedPositionsPerSec: 'positions acknowledged per second in the open-loop phase (navigators × rate offered)',
       committedPerSec:
-        'positions committed to PostgreSQL per second during the phase (write-behind flushes, from /metrics); below the acked rate the buffer grows and, at BUFFER_MAX_POINTS, fixes are refused with UNAVAILABLE',
+        'positions committed to PostgreSQL per second over the window the acknowledgements are counted in (after the warm-up; write-behind flushes, from /metrics); below the acked rate the buffer grows and, at BUFFER_MAX_POINTS, fixes are refused with UNAVAILABLE',
       'ackP50Ms/ackP95Ms/ackP99Ms/observerP50Ms/observerP99Ms': 'of the open-loop phase when it ran (latency at the offered load), else of the closed-loop phase',
       ratio: 'server.positionsPerSec / baseline.positionsPerSec (max throughput when the closed-loop phase ran)',
       ratioPersisted:

@@ -14,6 +14,13 @@ export async function scrape(url: string): Promise<string | null> {
   }
 }
 
+/** Scrapes /metrics at wall-clock time `atEpochMs`: the text, and when it came back (performance.now()). */
+export async function scrapeAt(url: string, atEpochMs: number): Promise<{ text: string | null; atMs: number }> {
+  await new Promise((r) => setTimeout(r, Math.max(0, atEpochMs - Date.now())));
+  const text = await scrape(url);
+  return { text, atMs: performance.now() };
+}
+
 /** The value of an unlabelled sample (`name value`) in Prometheus text, or null. */
 export function sample(text: string | null, name: string): number | null {
   if (!text) return null;
