@@ -99,7 +99,7 @@ export class FlowControl {
     private readonly hooks: FlowHooks,
     private readonly log: Logger,
   ) {
-    this.shedder = new LoadShedder(() => writer.pressure(), { targetLoopDelayMs: options.targetLoopDelayMs });
+    this.shedder = new LoadShedder(() => writer.pressure(), { targetLoopDelayMs: options.targetLoopDelayMs, storageCapacity: () => writer.capacity() });
   }
 
   /** The flow state of a new socket. */

@@ -19,6 +19,16 @@ export const UNQUEUED_TARGET_FACTOR = 4;
 export const QUEUED_SHARE = 0.1;
 export const QUEUED_MIN_MESSAGES = 20;
 
+/**
+ * How fast the admitted share grows back while the loop keeps up, per second (from the floor to all
+ * in two seconds). Per second, not per sample: a loop that has caught up samples every 20 ms, and a
+ * twentieth per sample took it from the floor back to 1 in 0.4 s, into the next overload.
+ */
+export const GROWTH_PER_S = 0.5;
+
+/** Over how long the writer's queue is seen to grow or drain, ms (several flushes: between two it always grows). */
+export const STORAGE_TREND_MS = 1_000;
+
 export interface LoadSheddingOptions {
   /**
    * The event-loop delay the shedder aims to stay under while messages queue up on sockets, ms
@@ -27,6 +37,8 @@ export interface LoadSheddingOptions {
    * Default 100; 0: the loop's delay is not watched (storage pressure still is).
    */
   targetLoopDelayMs?: number;
+  /** Points the writer can still take (its capacity); a fall between samples means its queue grows. */
+  storageCapacity?: () => number;
   now?: () => number;
   random?: () => number;
 }
@@ -37,8 +49,11 @@ export interface LoadSheddingOptions {
  * queue up (seconds of latency, hundreds of MB of buffered packets, stop-and-go).
  *
  * The event loop's delay (a timer every LOOP_SAMPLE_MS, how late it fires) and the writer's
- * pressure drive an admitted share, AIMD-style: over target (or storage `behind`) it is cut by a
- * tenth every sample; under half the target it grows back by a twentieth of the whole.
+ * pressure drive an admitted share, AIMD-style: over target it is cut every sample, by a tenth or,
+ * further over, in proportion (target / delay, down to a half: a loop running seconds late must not
+ * wait ten turns for a cut); under half the target it grows back by GROWTH_PER_S of the whole a second. While
+ * storage is `behind` the share is cut by a tenth while the write queue grows, and held while it
+ * drains (cutting on until the backlog is gone would shed almost everything for seconds).
  *
  * Which target: a long loop turn is overload only when work queues up. Clients that wait for each
  * answer (a closed loop: the client library, a phone's one message in flight) bound the queue
@@ -64,16 +79,21 @@ export class LoadShedder {
   private arrivals = 0;
   private repeats = 0;
   private queued = false;
+  /** The writer's capacity at each sample of the last STORAGE_TREND_MS (oldest first). */
+  private readonly capacities: { atMs: number; capacity: number }[] = [];
   private readonly timer: NodeJS.Timeout;
   private readonly targetMs: number;
   private readonly now: () => number;
   private readonly random: () => number;
+
+  private readonly capacity: () => number;
 
   constructor(
     private readonly pressure: () => StoragePressure,
     options: LoadSheddingOptions = {},
   ) {
     this.targetMs = options.targetLoopDelayMs ?? 100;
+    this.capacity = options.storageCapacity ?? (() => Number.POSITIVE_INFINITY);
     this.now = options.now ?? (() => performance.now());
     this.random = options.random ?? Math.random;
     this.expectedAt = this.now() + LOOP_SAMPLE_MS;
@@ -118,6 +138,7 @@ export class LoadShedder {
   /** One sample of the loop's delay: adjusts the admitted share. Public for tests (with a fake clock). */
   sample(): void {
     const t = this.now();
+    const sinceLastMs = t - (this.expectedAt - LOOP_SAMPLE_MS);
     this.lagMs = Math.max(0, t - this.expectedAt);
     this.expectedAt = t + LOOP_SAMPLE_MS;
     this.queued = this.arrivals >= QUEUED_MIN_MESSAGES && this.repeats >= QUEUED_SHARE * this.arrivals;
@@ -125,9 +146,16 @@ export class LoadShedder {
     const targetMs = this.queued ? this.targetMs : this.targetMs * UNQUEUED_TARGET_FACTOR;
     const late = targetMs > 0 && this.lagMs > targetMs;
     this.lateSamples = late ? this.lateSamples + 1 : 0;
-    const over = this.lateSamples >= 3 || this.pressure() === 'behind';
-    if (over) this.admitted = Math.max(0.02, this.admitted * 0.9);
-    else if (!late && (targetMs === 0 || this.lagMs < targetMs / 2)) this.admitted = Math.min(1, this.admitted + 0.05);
+    const capacity = this.capacity();
+    while (this.capacities.length > 1 && t - this.capacities[1]!.atMs >= STORAGE_TREND_MS) this.capacities.shift();
+    const storageGrows = this.capacities.length === 0 || capacity < this.capacities[0]!.capacity;
+    this.capacities.push({ atMs: t, capacity });
+    const behind = this.pressure() === 'behind';
+    let cut = 1;
+    if (this.lateSamples >= 3) cut = Math.max(0.5, Math.min(0.9, targetMs / this.lagMs));
+    else if (behind && storageGrows) cut = 0.9;
+    if (cut < 1) this.admitted = Math.max(0.02, this.admitted * cut);
+    else if (!late && !behind && (targetMs === 0 || this.lagMs < targetMs / 2)) this.admitted = Math.min(1, this.admitted + (GROWTH_PER_S * sinceLastMs) / 1000);
   }
 
   /**

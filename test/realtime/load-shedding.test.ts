@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { LOOP_SAMPLE_MS, LoadShedder, QUEUED_MIN_MESSAGES, UNQUEUED_TARGET_FACTOR } from '../../src/realtime/load-shedding.js';
+import { GROWTH_PER_S, LOOP_SAMPLE_MS, LoadShedder, QUEUED_MIN_MESSAGES, UNQUEUED_TARGET_FACTOR } from '../../src/realtime/load-shedding.js';
 import type { StoragePressure } from '../../src/realtime/ports.js';
 
 /** The admission controller on a fake clock (src/realtime/load-shedding.ts). */
@@ -8,7 +8,8 @@ function shedder(pressure: StoragePressure = 'normal') {
   let nowMs = 0;
   let p = pressure;
   let rnd = 0.5;
-  const s = new LoadShedder(() => p, { targetLoopDelayMs: 100, now: () => nowMs, random: () => rnd });
+  let capacity = 100_000;
+  const s = new LoadShedder(() => p, { targetLoopDelayMs: 100, now: () => nowMs, random: () => rnd, storageCapacity: () => capacity });
   s.stop(); // the test drives sample() itself
   return {
     s,
@@ -27,6 +28,11 @@ function shedder(pressure: StoragePressure = 'normal') {
     },
     set pressure(v: StoragePressure) {
       p = v;
+    },
+    /** One tick while the writer's queue grows (capacity falls) by `points`, or drains (negative). */
+    tickStorage(lateMs: number, points: number) {
+      capacity -= points;
+      this.tick(lateMs);
     },
     set random(v: number) {
       rnd = v;
@@ -47,8 +53,8 @@ describe('LoadShedder', () => {
     h.tick(300); // a lone late sample (a GC pause) is not overload
     h.tick(300);
     expect(h.s.admittedShare).toBe(1);
-    for (let i = 0; i < 10; i++) h.tick(300);
-    expect(h.s.loopDelayMs).toBe(300);
+    for (let i = 0; i < 10; i++) h.tick(105); // just over the target: a tenth per sample
+    expect(h.s.loopDelayMs).toBe(105);
     expect(h.s.admittedShare).toBeCloseTo(0.9 ** 10, 6);
     h.random = 0.99;
     const refused = h.s.admit();
@@ -60,8 +66,19 @@ describe('LoadShedder', () => {
     expect(h.s.admittedShare).toBeCloseTo(0.9 ** 10, 6);
     h.tick(150); // one late sample again: not cut, not grown
     expect(h.s.admittedShare).toBeCloseTo(0.9 ** 10, 6);
-    for (let i = 0; i < 20; i++) h.tick(10);
+    // Back under half the target: grows by GROWTH_PER_S a second (per second, not per sample).
+    for (let i = 0; i < 10; i++) h.tick(10); // 0.3 s
+    expect(h.s.admittedShare).toBeCloseTo(0.9 ** 10 + GROWTH_PER_S * 0.3, 6);
+    for (let i = 0; i < 50; i++) h.tick(10);
     expect(h.s.admittedShare).toBe(1);
+  });
+
+  it('cuts in proportion when the loop is far over the target, by at most a half per sample', () => {
+    const h = shedder();
+    for (let i = 0; i < 3; i++) h.tick(400); // the third late sample cuts: 100 / 400, bounded by a half
+    expect(h.s.admittedShare).toBeCloseTo(0.5, 6);
+    h.tick(125);
+    expect(h.s.admittedShare).toBeCloseTo(0.5 * 0.8, 6);
   });
 
   it('lets a loop whose clients wait for their answers run to a multiple of the target before shedding', () => {
@@ -73,12 +90,12 @@ describe('LoadShedder', () => {
     // The same turns with messages queueing on the sockets: overload.
     for (let i = 0; i < 5; i++) h.tick(300, 'queued', 1_000);
     expect(h.s.messagesQueue).toBe(true);
-    expect(h.s.admittedShare).toBeCloseTo(0.9 ** 3, 6);
+    expect(h.s.admittedShare).toBeCloseTo(0.5 ** 3, 6);
     // Back to one message per socket per turn: under half the multiple, the share grows back.
     for (let i = 0; i < 20; i++) h.tick(150, 'unqueued', 1_000);
     expect(h.s.admittedShare).toBe(1);
     // Past the multiple, even unqueued turns are overload (many slow senders).
-    const beyond = 100 * UNQUEUED_TARGET_FACTOR + 50;
+    const beyond = 100 * UNQUEUED_TARGET_FACTOR + 20;
     for (let i = 0; i < 5; i++) h.tick(beyond, 'unqueued', 1_000);
     expect(h.s.admittedShare).toBeCloseTo(0.9 ** 3, 6);
   });
@@ -121,12 +138,30 @@ describe('LoadShedder', () => {
     expect(s.admittedShare).toBe(1);
   });
 
-  it('sheds while storage is behind even if the loop is fine, never below a floor', () => {
+  it('sheds while storage is behind and its queue grows, even if the loop is fine, never below a floor', () => {
     const h = shedder('behind');
-    for (let i = 0; i < 200; i++) h.tick(0);
+    for (let i = 0; i < 2_000; i++) h.tickStorage(0, 10); // growing, over 40 s
     expect(h.s.admittedShare).toBeCloseTo(0.02, 6);
     h.pressure = 'normal';
     h.tick(0);
-    expect(h.s.admittedShare).toBeCloseTo(0.07, 6);
+    expect(h.s.admittedShare).toBeCloseTo(0.02 + (GROWTH_PER_S * LOOP_SAMPLE_MS) / 1000, 6);
+  });
+
+  it('holds the share while storage is behind but its queue drains', () => {
+    const h = shedder('behind');
+    const perSecond = 1_000 / LOOP_SAMPLE_MS;
+    for (let i = 0; i < 5; i++) h.tickStorage(0, 100); // growing: cut
+    expect(h.s.admittedShare).toBeCloseTo(0.9 ** 5, 6);
+    // Draining (between two commits it grows a little): cut until the queue is below where it was a
+    // second before, then held, not cut on to the floor while the backlog lasts.
+    const drain = (i: number) => h.tickStorage(0, i % 10 === 0 ? -400 : 10);
+    for (let i = 0; i < 1.5 * perSecond; i++) drain(i);
+    const held = h.s.admittedShare;
+    expect(held).toBeGreaterThan(0.1);
+    for (let i = 0; i < 3 * perSecond; i++) drain(i);
+    expect(h.s.admittedShare).toBe(held);
+    h.pressure = 'normal';
+    for (let i = 0; i < 2 * perSecond; i++) h.tick(0);
+    expect(h.s.admittedShare).toBe(1);
   });
 });
