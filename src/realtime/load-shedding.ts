@@ -49,9 +49,9 @@ export interface LoadSheddingOptions {
  * queue up (seconds of latency, hundreds of MB of buffered packets, stop-and-go).
  *
  * The event loop's delay (a timer every LOOP_SAMPLE_MS, how late it fires) and the writer's
- * pressure drive an admitted share, AIMD-style: over target it is cut every sample, by a tenth or,
- * further over, in proportion (target / delay, down to a half: a loop running seconds late must not
- * wait ten turns for a cut); under half the target it grows back by GROWTH_PER_S of the whole a second. While
+ * pressure drive an admitted share, AIMD-style: over target it is cut by a tenth every sample (a cut
+ * in proportion to the delay was tried: it sheds more than needed, docs/performance.md); under half
+ * the target it grows back by GROWTH_PER_S of the whole a second. While
  * storage is `behind` the share is cut by a tenth while the write queue grows, and held while it
  * drains (cutting on until the backlog is gone would shed almost everything for seconds).
  *
@@ -151,10 +151,7 @@ export class LoadShedder {
     const storageGrows = this.capacities.length === 0 || capacity < this.capacities[0]!.capacity;
     this.capacities.push({ atMs: t, capacity });
     const behind = this.pressure() === 'behind';
-    let cut = 1;
-    if (this.lateSamples >= 3) cut = Math.max(0.5, Math.min(0.9, targetMs / this.lagMs));
-    else if (behind && storageGrows) cut = 0.9;
-    if (cut < 1) this.admitted = Math.max(0.02, this.admitted * cut);
+    if (this.lateSamples >= 3 || (behind && storageGrows)) this.admitted = Math.max(0.02, this.admitted * 0.9);
     else if (!late && !behind && (targetMs === 0 || this.lagMs < targetMs / 2)) this.admitted = Math.min(1, this.admitted + (GROWTH_PER_S * sinceLastMs) / 1000);
   }
 

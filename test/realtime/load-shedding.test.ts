@@ -53,8 +53,8 @@ describe('LoadShedder', () => {
     h.tick(300); // a lone late sample (a GC pause) is not overload
     h.tick(300);
     expect(h.s.admittedShare).toBe(1);
-    for (let i = 0; i < 10; i++) h.tick(105); // just over the target: a tenth per sample
-    expect(h.s.loopDelayMs).toBe(105);
+    for (let i = 0; i < 10; i++) h.tick(300);
+    expect(h.s.loopDelayMs).toBe(300);
     expect(h.s.admittedShare).toBeCloseTo(0.9 ** 10, 6);
     h.random = 0.99;
     const refused = h.s.admit();
@@ -73,14 +73,6 @@ describe('LoadShedder', () => {
     expect(h.s.admittedShare).toBe(1);
   });
 
-  it('cuts in proportion when the loop is far over the target, by at most a half per sample', () => {
-    const h = shedder();
-    for (let i = 0; i < 3; i++) h.tick(400); // the third late sample cuts: 100 / 400, bounded by a half
-    expect(h.s.admittedShare).toBeCloseTo(0.5, 6);
-    h.tick(125);
-    expect(h.s.admittedShare).toBeCloseTo(0.5 * 0.8, 6);
-  });
-
   it('lets a loop whose clients wait for their answers run to a multiple of the target before shedding', () => {
     const h = shedder();
     // A closed loop: a thousand navigators, one message each per turn, turns of 300 ms.
@@ -90,12 +82,12 @@ describe('LoadShedder', () => {
     // The same turns with messages queueing on the sockets: overload.
     for (let i = 0; i < 5; i++) h.tick(300, 'queued', 1_000);
     expect(h.s.messagesQueue).toBe(true);
-    expect(h.s.admittedShare).toBeCloseTo(0.5 ** 3, 6);
+    expect(h.s.admittedShare).toBeCloseTo(0.9 ** 3, 6);
     // Back to one message per socket per turn: under half the multiple, the share grows back.
     for (let i = 0; i < 20; i++) h.tick(150, 'unqueued', 1_000);
     expect(h.s.admittedShare).toBe(1);
     // Past the multiple, even unqueued turns are overload (many slow senders).
-    const beyond = 100 * UNQUEUED_TARGET_FACTOR + 20;
+    const beyond = 100 * UNQUEUED_TARGET_FACTOR + 50;
     for (let i = 0; i < 5; i++) h.tick(beyond, 'unqueued', 1_000);
     expect(h.s.admittedShare).toBeCloseTo(0.9 ** 3, 6);
   });
