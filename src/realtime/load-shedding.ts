@@ -37,7 +37,7 @@ export interface LoadSheddingOptions {
    * Default 100; 0: the loop's delay is not watched (storage pressure still is).
    */
   targetLoopDelayMs?: number;
-  /** Points the writer can still take (its capacity); a fall between samples means its queue grows. */
+  /** Points the writer can still take (its capacity); a fall over STORAGE_TREND_MS means its queue grows. */
   storageCapacity?: () => number;
   now?: () => number;
   random?: () => number;
@@ -51,9 +51,9 @@ export interface LoadSheddingOptions {
  * The event loop's delay (a timer every LOOP_SAMPLE_MS, how late it fires) and the writer's
  * pressure drive an admitted share, AIMD-style: over target it is cut by a tenth every sample (a cut
  * in proportion to the delay was tried: it sheds more than needed, docs/performance.md); under half
- * the target it grows back by GROWTH_PER_S of the whole a second. While
- * storage is `behind` the share is cut by a tenth while the write queue grows, and held while it
- * drains (cutting on until the backlog is gone would shed almost everything for seconds).
+ * the target it grows back by GROWTH_PER_S of the whole a second. While storage is `behind` the
+ * share is cut by a tenth while the write queue grows, and held while it drains (cutting on until
+ * the backlog is gone would shed almost everything for seconds).
  *
  * Which target: a long loop turn is overload only when work queues up. Clients that wait for each
  * answer (a closed loop: the client library, a phone's one message in flight) bound the queue
@@ -85,7 +85,6 @@ export class LoadShedder {
   private readonly targetMs: number;
   private readonly now: () => number;
   private readonly random: () => number;
-
   private readonly capacity: () => number;
 
   constructor(
